@@ -1,0 +1,18 @@
+"""The model: base distributions, flow layers, and flows built from them."""
+
+from .base import BaseDistribution, GumbelMoG, Selection, StandardNormal
+from .factory import BASES, TRANSFORMS, make_base, make_flow, support_bijector
+from .flow import Flow
+
+__all__ = [
+    "BASES",
+    "TRANSFORMS",
+    "BaseDistribution",
+    "Flow",
+    "GumbelMoG",
+    "Selection",
+    "StandardNormal",
+    "make_base",
+    "make_flow",
+    "support_bijector",
+]

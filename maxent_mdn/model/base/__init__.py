@@ -1,0 +1,7 @@
+"""Base distributions :math:`p_0(z_0)` of the flows."""
+
+from .core import BaseDistribution
+from .gumbel_mog import GumbelMoG, Selection
+from .normal import StandardNormal
+
+__all__ = ["BaseDistribution", "GumbelMoG", "Selection", "StandardNormal"]

@@ -1,0 +1,117 @@
+"""``make_flow``: sensible default flows from a few names."""
+
+from __future__ import annotations
+
+import torch
+
+from .._checks import choice, positive_int
+from ..problem.support import Interval, Positive, Real, Simplex, Support
+from .base import BaseDistribution, GumbelMoG, StandardNormal
+from .flow import Flow
+from .transforms import (
+    AffineCoupling,
+    ElementwiseAffine,
+    Exp,
+    Permutation,
+    Planar,
+    Radial,
+    Sigmoid,
+    SimplexMap,
+    SplineCoupling,
+    Transform,
+)
+
+__all__ = ["BASES", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
+
+BASES: tuple[str, ...] = ("gumbel-mog", "gaussian")
+TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
+_DEFAULT_LAYERS = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
+
+
+def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
+    """Base distribution by name: ``"gumbel-mog"`` or ``"gaussian"``."""
+    choice("base", name, BASES)
+    if name == "gaussian":
+        return StandardNormal(dim)
+    return GumbelMoG(dim, components, tau=tau)
+
+
+def support_bijector(support: Support | None, dim: int) -> Transform | None:
+    """The last layer that maps the unconstrained flow onto ``support`` (``None``: identity)."""
+    if support is None or isinstance(support, Real):
+        return None
+    if isinstance(support, Positive):
+        return Exp(dim)
+    if isinstance(support, Interval):
+        return Sigmoid(dim, support.low, support.high)
+    if isinstance(support, Simplex):
+        return SimplexMap(dim)
+    raise TypeError(f"unknown support {support!r}; use Real(), Positive(), Interval(low, high) or Simplex()")
+
+
+def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int) -> list[Transform]:
+    if transform == "planar":
+        return [Planar(dim) for _ in range(layers)]
+    if transform == "radial":
+        return [Radial(dim) for _ in range(layers)]
+    out: list[Transform] = [ElementwiseAffine(dim)]
+    for i in range(layers):
+        if transform == "coupling":
+            out.append(AffineCoupling(dim, hidden=hidden))
+        else:
+            out.append(SplineCoupling(dim, bins=bins, hidden=hidden))
+        if dim > 1 and i < layers - 1:
+            out.append(Permutation(dim))
+    return out
+
+
+def make_flow(
+    dim: int,
+    base: str = "gumbel-mog",
+    components: int = 8,
+    transform: str = "planar",
+    layers: int | None = None,
+    support: Support | None = None,
+    tau: float = 0.5,
+    hidden: int = 64,
+    bins: int = 8,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> Flow:
+    r"""Build a flow with a named base and layer type on a given support.
+
+    Args:
+        dim: dimension of the distribution (for :class:`Simplex`, the number
+            of coordinates :math:`D`; the flow itself then lives on
+            :math:`\mathbb R^{D-1}`).
+        base: ``"gumbel-mog"`` or ``"gaussian"``.
+        components: mixture components (Gumbel-MoG base).
+        transform: ``"planar"`` (MEFN; default 10 layers), ``"radial"`` (10),
+            ``"coupling"`` (affine coupling, 4) or ``"spline"`` (rational-quadratic
+            spline coupling, 4).
+        layers: number of layers (default per ``transform``).
+        support: ``None``/:class:`Real`, :class:`Positive`, :class:`Interval`
+            or :class:`Simplex`; adds the matching final bijector.
+        tau: Gumbel-softmax temperature.
+        hidden: width of coupling conditioners.
+        bins: spline bins.
+        device, dtype: where and in what precision the parameters live.
+
+    Example:
+        >>> from maxent_mdn import Simplex
+        >>> flow = make_flow(3, transform="planar", support=Simplex())
+        >>> flow.sample((4,)).sum(-1)
+        tensor([1.0000, 1.0000, 1.0000, 1.0000])
+    """
+    positive_int("dim", dim)
+    choice("transform", transform, TRANSFORMS)
+    layers = _DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
+    flow_dim = support.flow_dim(dim) if support is not None else dim
+    transforms = _stack(
+        transform, flow_dim, layers, positive_int("hidden", hidden), positive_int("bins", bins)
+    )
+    last = support_bijector(support, flow_dim)
+    if last is not None:
+        transforms.append(last)
+    flow = Flow(make_base(base, flow_dim, positive_int("components", components), tau), transforms)
+    return flow.to(device=device, dtype=dtype)

@@ -1,0 +1,27 @@
+"""Flow layers :math:`g_l` with their log-determinants."""
+
+from .core import Transform
+from .coupling import AffineCoupling, SplineCoupling
+from .elementwise import ActNorm, ElementwiseAffine, Exp, Sigmoid, Softplus
+from .nets import MLP
+from .permutation import Permutation
+from .residual import Planar, Radial
+from .simplex import SimplexMap
+from .spline import rational_quadratic_spline
+
+__all__ = [
+    "MLP",
+    "ActNorm",
+    "AffineCoupling",
+    "ElementwiseAffine",
+    "Exp",
+    "Permutation",
+    "Planar",
+    "Radial",
+    "Sigmoid",
+    "SimplexMap",
+    "Softplus",
+    "SplineCoupling",
+    "Transform",
+    "rational_quadratic_spline",
+]

@@ -1,0 +1,98 @@
+"""Supports of a maximum-entropy problem (the model layer maps each to a bijector)."""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+from torch import Tensor
+
+__all__ = ["Interval", "Positive", "Real", "Simplex", "Support"]
+
+
+class Support(ABC):
+    """Where the distribution lives; picks the flow's last (support) bijector."""
+
+    def flow_dim(self, dim: int) -> int:
+        """Dimension of the unconstrained space the flow's base lives in."""
+        return dim
+
+    @abstractmethod
+    def contains(self, x: Tensor) -> Tensor:
+        """Boolean mask ``x.shape[:-1]``: which points lie in the support."""
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and vars(self) == vars(other)
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(vars(self).items()))))
+
+
+class Real(Support):
+    r"""All of :math:`\mathbb R^D`; no support bijector.
+
+    Example:
+        >>> Real().contains(torch.zeros(2, 3))
+        tensor([True, True])
+    """
+
+    def contains(self, x: Tensor) -> Tensor:
+        return torch.isfinite(x).all(-1)
+
+
+class Positive(Support):
+    r"""The orthant :math:`(0, \infty)^D`, reached with :math:`x = e^y`.
+
+    Example:
+        >>> Positive().contains(torch.tensor([[1.0], [-1.0]]))
+        tensor([ True, False])
+    """
+
+    def contains(self, x: Tensor) -> Tensor:
+        return (x > 0).all(-1) & torch.isfinite(x).all(-1)
+
+
+class Interval(Support):
+    r"""The box :math:`(a, b)^D`, reached with a scaled sigmoid.
+
+    Example:
+        >>> Interval(0.0, 2.0)
+        Interval(0, 2)
+    """
+
+    def __init__(self, low: float, high: float) -> None:
+        low, high = float(low), float(high)
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"Interval needs finite low < high, got low={low}, high={high}")
+        self.low, self.high = low, high
+
+    def contains(self, x: Tensor) -> Tensor:
+        return ((x > self.low) & (x < self.high)).all(-1)
+
+    def __repr__(self) -> str:
+        return f"Interval({self.low:g}, {self.high:g})"
+
+
+class Simplex(Support):
+    r"""The open simplex :math:`\{x \in (0,1)^D : \sum_i x_i = 1\}`, ``D >= 2``.
+
+    The flow lives on :math:`\mathbb R^{D-1}` and ends with the MEFN simplex
+    map; densities are with respect to Lebesgue measure on
+    :math:`(x_1, \dots, x_{D-1})`.
+
+    Example:
+        >>> Simplex().flow_dim(3)
+        2
+    """
+
+    def flow_dim(self, dim: int) -> int:
+        if dim < 2:
+            raise ValueError(f"a Simplex support needs dim >= 2 coordinates, got dim={dim}")
+        return dim - 1
+
+    def contains(self, x: Tensor) -> Tensor:
+        return (x > 0).all(-1) & ((x.sum(-1) - 1).abs() < 1e-4)
