@@ -9,6 +9,7 @@ The pipeline, in the order of the sub-packages:
 
 from .model import (
     BaseDistribution,
+    ExactMoG,
     Flow,
     GumbelMoG,
     Selection,
@@ -41,6 +42,7 @@ __all__ = [
     "AffineCoupling",
     "BaseDistribution",
     "ElementwiseAffine",
+    "ExactMoG",
     "Exp",
     "Flow",
     "GumbelMoG",

@@ -1,6 +1,6 @@
 """The model: base distributions, flow layers, and flows built from them."""
 
-from .base import BaseDistribution, GumbelMoG, Selection, StandardNormal
+from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
 from .factory import BASES, TRANSFORMS, make_base, make_flow, support_bijector
 from .flow import Flow
 
@@ -8,6 +8,7 @@ __all__ = [
     "BASES",
     "TRANSFORMS",
     "BaseDistribution",
+    "ExactMoG",
     "Flow",
     "GumbelMoG",
     "Selection",

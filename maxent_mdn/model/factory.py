@@ -6,7 +6,7 @@ import torch
 
 from .._checks import choice, positive_int
 from ..problem.support import Interval, Positive, Real, Simplex, Support
-from .base import BaseDistribution, GumbelMoG, StandardNormal
+from .base import BaseDistribution, ExactMoG, GumbelMoG, StandardNormal
 from .flow import Flow
 from .transforms import (
     AffineCoupling,
@@ -23,16 +23,18 @@ from .transforms import (
 
 __all__ = ["BASES", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
 
-BASES: tuple[str, ...] = ("gumbel-mog", "gaussian")
+BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
 _DEFAULT_LAYERS = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
 
 
 def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
-    """Base distribution by name: ``"gumbel-mog"`` or ``"gaussian"``."""
+    """Base distribution by name: ``"gumbel-mog"``, ``"exact-mog"`` or ``"gaussian"``."""
     choice("base", name, BASES)
     if name == "gaussian":
         return StandardNormal(dim)
+    if name == "exact-mog":
+        return ExactMoG(dim, components)
     return GumbelMoG(dim, components, tau=tau)
 
 
@@ -84,7 +86,9 @@ def make_flow(
         dim: dimension of the distribution (for :class:`Simplex`, the number
             of coordinates :math:`D`; the flow itself then lives on
             :math:`\mathbb R^{D-1}`).
-        base: ``"gumbel-mog"`` or ``"gaussian"``.
+        base: ``"gumbel-mog"`` (soft Gumbel-softmax selections, nested density),
+            ``"exact-mog"`` (exact mixture, implicit-reparameterization gradients)
+            or ``"gaussian"`` (standard normal, as in MEFN).
         components: mixture components (Gumbel-MoG base).
         transform: ``"planar"`` (MEFN; default 10 layers), ``"radial"`` (10),
             ``"coupling"`` (affine coupling, 4) or ``"spline"`` (rational-quadratic
