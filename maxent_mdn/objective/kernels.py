@@ -17,10 +17,13 @@ value is shift-invariant, and centring removes most of the cancellation the
 expansion suffers in float32 for points far from the origin.
 
 :func:`log_mean_gaussian` reduces :math:`\ell` over the nested axis with a
-streaming ``logsumexp`` over chunks of at most ``chunk_size`` columns, so the
-peak memory is :math:`O(n \cdot \text{chunk})`. With gradients on and more than
-one chunk, each chunk is recomputed in the backward pass
-(:func:`torch.utils.checkpoint.checkpoint`) instead of kept.
+streaming ``logsumexp`` over chunks of at most ``chunk_size`` columns, inside a
+custom :class:`torch.autograd.Function`: the forward pass keeps only the row
+``logsumexp``, the backward pass recomputes each chunk's weights
+:math:`W_{ij} = \exp(\ell_{ij} - \operatorname{lse}_i)` and turns them into
+gradients with matrix products (:math:`W p`, :math:`W (m p)`, :math:`W^\top z`,
+:math:`W^\top z^2`). Peak memory is :math:`O(n \cdot \text{chunk})` in both
+passes, and autograd never stores an :math:`n \times m` intermediate.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import math
 
 import torch
 from torch import Tensor
-from torch.utils.checkpoint import checkpoint
+from torch.autograd.function import once_differentiable
 
 __all__ = ["default_chunk_size", "gaussian_log_density_matrix", "log_mean_gaussian"]
 
@@ -43,8 +46,23 @@ def default_chunk_size(n: int) -> int:
     return max(64, _CHUNK_ENTRIES // max(n, 1))
 
 
+def _augment(z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Factors with :math:`\ell = A_z A_m^\top`: :math:`A_z = [z^2, z, 1]`, :math:`A_m = [-p/2, m p, -\tfrac12 m^2\!\cdot p - c]`.
+
+    Also returns the per-column maximum of :math:`\ell` (its value at
+    :math:`z = m`), used to clamp rounding in the expansion.
+    """
+    zc, mc = z - shift, loc - shift
+    prec = scale.pow(-2)
+    log_norm = scale.log().sum(-1) + 0.5 * z.shape[-1] * _LOG_2PI
+    const = -0.5 * (mc.pow(2) * prec).sum(-1) - log_norm
+    a_z = torch.cat([zc.pow(2), zc, torch.ones_like(zc[:, :1])], -1)
+    a_m = torch.cat([-0.5 * prec, mc * prec, const.unsqueeze(-1)], -1)
+    return a_z, a_m, -log_norm
+
+
 def gaussian_log_density_matrix(z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor | None = None) -> Tensor:
-    r"""All pairwise :math:`\log \mathcal{N}(z_i; m_j, \operatorname{diag} s_j^2)`.
+    r"""All pairwise :math:`\log \mathcal{N}(z_i; m_j, \operatorname{diag} s_j^2)`, as one matrix product.
 
     Args:
         z: points, shape ``(n, D)``.
@@ -63,25 +81,80 @@ def gaussian_log_density_matrix(z: Tensor, loc: Tensor, scale: Tensor, shift: Te
     """
     if shift is None:
         shift = loc.detach().mean(0)
-    zc = z - shift
-    mc = loc - shift
-    prec = scale.pow(-2)
-    quad = zc.pow(2) @ prec.T - 2.0 * (zc @ (mc * prec).T) + (mc.pow(2) * prec).sum(-1)
-    # the expansion may round a tiny positive quadratic form below zero
-    quad = quad.clamp_min(0.0)
-    log_norm = scale.log().sum(-1) + 0.5 * z.shape[-1] * _LOG_2PI
-    return -0.5 * quad - log_norm
+    a_z, a_m, peak = _augment(z, loc, scale, shift)
+    # the expansion may round a quadratic form of ~0 below zero: cap at the peak value
+    return torch.minimum(a_z @ a_m.T, peak)
 
 
-def _chunk_logsumexp(
+def _block(
     z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor, start: int, exclude_diagonal: bool
 ) -> Tensor:
-    ell = gaussian_log_density_matrix(z, loc, scale, shift)
+    """One chunk of the log-density matrix, built in a single allocation and edited in place."""
+    a_z, a_m, peak = _augment(z, loc, scale, shift)
+    ell = a_z @ a_m.T
+    ell.clamp_(max=peak)
     if exclude_diagonal:
-        rows = torch.arange(start, start + loc.shape[0], device=z.device)
-        cols = torch.arange(loc.shape[0], device=z.device)
-        ell = ell.index_put((rows, cols), torch.tensor(-math.inf, dtype=ell.dtype, device=ell.device))
-    return torch.logsumexp(ell, dim=-1)
+        rows = torch.arange(start, min(start + loc.shape[0], z.shape[0]), device=z.device)
+        ell[rows, rows - start] = -math.inf
+    return ell
+
+
+class _LogSumExpGaussian(torch.autograd.Function):
+    """Row logsumexp of the pairwise Gaussian log-density matrix, streamed over column chunks."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        z: Tensor,
+        loc: Tensor,
+        scale: Tensor,
+        exclude_diagonal: bool,
+        chunk: int,
+    ) -> Tensor:
+        shift = loc.mean(0)
+        running_max = z.new_full((z.shape[0],), -math.inf)
+        running_sum = z.new_zeros(z.shape[0])
+        for start in range(0, loc.shape[0], chunk):
+            stop = min(start + chunk, loc.shape[0])
+            ell = _block(z, loc[start:stop], scale[start:stop], shift, start, exclude_diagonal)
+            new_max = torch.maximum(running_max, ell.max(-1).values)
+            safe = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
+            block_sum = ell.sub_(safe.unsqueeze(-1)).exp_().sum(-1)
+            running_sum = running_sum * torch.exp(running_max - safe) + block_sum
+            running_max = new_max
+        lse = running_max + running_sum.log()
+        ctx.save_for_backward(z, loc, scale, lse)
+        ctx.exclude_diagonal, ctx.chunk = exclude_diagonal, chunk
+        return lse
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        z, loc, scale, lse = ctx.saved_tensors
+        shift = loc.mean(0)
+        zc = z - shift
+        d = z.shape[-1]
+        # one product gives W^T z, W^T z^2 and the column sums of W
+        z_stack = torch.cat([zc, zc.pow(2), torch.ones_like(zc[:, :1])], -1)
+        grad_z = torch.zeros_like(z)
+        grad_loc, grad_scale = torch.empty_like(loc), torch.empty_like(scale)
+        for start in range(0, loc.shape[0], ctx.chunk):
+            stop = min(start + ctx.chunk, loc.shape[0])
+            m, s = loc[start:stop], scale[start:stop]
+            # g_ij = dL/d ell_ij = grad_i * softmax_j(ell_i), in place in the recomputed block
+            g = _block(z, m, s, shift, start, ctx.exclude_diagonal)
+            g.sub_(lse.unsqueeze(-1)).exp_().mul_(grad.unsqueeze(-1))
+            mc, prec = m - shift, s.pow(-2)
+            # d ell_ij / d z_i = -(z_i - m_j) p_j
+            rows = g @ torch.cat([mc * prec, prec], -1)
+            grad_z += rows[:, :d] - zc * rows[:, d:]
+            cols = g.T @ z_stack
+            gz, gz2, col = cols[:, :d], cols[:, d : 2 * d], cols[:, 2 * d :]
+            # d ell_ij / d m_j = (z_i - m_j) p_j
+            grad_loc[start:stop] = prec * (gz - mc * col)
+            # d ell_ij / d s_j = (z_i - m_j)^2 / s_j^3 - 1 / s_j
+            grad_scale[start:stop] = (gz2 - 2.0 * mc * gz + mc.pow(2) * col) / s.pow(3) - col / s
+        return grad_z, grad_loc, grad_scale, None, None
 
 
 def log_mean_gaussian(
@@ -96,7 +169,8 @@ def log_mean_gaussian(
 
     With ``exclude_diagonal=True`` (requires ``m == n``; row ``i`` pairs with
     column ``i``) the term :math:`j = i` is left out and the mean is over
-    :math:`m - 1` terms: the leave-one-out estimate.
+    :math:`m - 1` terms: the leave-one-out estimate. Differentiable in all of
+    ``z``, ``loc`` and ``scale`` (first order).
 
     Args:
         z: points, shape ``(n, D)``.
@@ -120,23 +194,4 @@ def log_mean_gaussian(
     if count < 1:
         raise ValueError("the nested average needs at least one term")
     chunk = chunk_size or default_chunk_size(n)
-    shift = loc.detach().mean(0)
-    pieces = []
-    for start in range(0, m, chunk):
-        stop = min(start + chunk, m)
-        # with exclude_diagonal the block's diagonal is (row start + j, column j)
-        args = (z, loc[start:stop], scale[start:stop])
-        pieces.append(_run_chunk(args, shift, start, exclude_diagonal, many=m > chunk))
-    total = pieces[0] if len(pieces) == 1 else torch.logsumexp(torch.stack(pieces, -1), -1)
-    return total - math.log(count)
-
-
-def _run_chunk(
-    args: tuple[Tensor, Tensor, Tensor], shift: Tensor, start: int, exclude_diagonal: bool, many: bool
-) -> Tensor:
-    z, loc, scale = args
-    if many and torch.is_grad_enabled() and (z.requires_grad or loc.requires_grad or scale.requires_grad):
-        return checkpoint(
-            _chunk_logsumexp, z, loc, scale, shift, start, exclude_diagonal, use_reentrant=False
-        )
-    return _chunk_logsumexp(z, loc, scale, shift, start, exclude_diagonal)
+    return _LogSumExpGaussian.apply(z, loc, scale, exclude_diagonal, chunk) - math.log(count)
