@@ -4,7 +4,11 @@ The pipeline, in the order of the sub-packages:
 
 * :mod:`maxent_mdn.problem`: what is asked (supports, constraints);
 * :mod:`maxent_mdn.model`: base distributions, flow layers, flows;
-* :mod:`maxent_mdn.objective`: the base-density estimators and their kernels.
+* :mod:`maxent_mdn.objective`: the base-density estimators, their kernels,
+  and the augmented Lagrangian;
+* :mod:`maxent_mdn.training`: the solver loop, evaluation, outputs;
+* :mod:`maxent_mdn.reference`: exact answers (closed forms, cvxpy on a grid);
+* :mod:`maxent_mdn.viz`: figures.
 """
 
 from .model import (
@@ -32,7 +36,21 @@ from .model.transforms import (
     Transform,
 )
 from .objective import ESTIMATORS
-from .problem import Interval, Positive, Real, Simplex, Support
+from .problem import (
+    Covariance,
+    Expectation,
+    Interval,
+    LogMean,
+    MaxEntProblem,
+    Mean,
+    Positive,
+    Real,
+    SecondMoment,
+    Simplex,
+    SpecError,
+    Support,
+    load_spec,
+)
 
 __version__ = "0.1.0"
 
@@ -41,26 +59,34 @@ __all__ = [
     "ActNorm",
     "AffineCoupling",
     "BaseDistribution",
+    "Covariance",
     "ElementwiseAffine",
     "ExactMoG",
     "Exp",
+    "Expectation",
     "Flow",
     "GumbelMoG",
     "Interval",
+    "LogMean",
+    "MaxEntProblem",
+    "Mean",
     "Permutation",
     "Planar",
     "Positive",
     "Radial",
     "Real",
+    "SecondMoment",
     "Selection",
     "Sigmoid",
     "Simplex",
     "SimplexMap",
     "Softplus",
+    "SpecError",
     "SplineCoupling",
     "StandardNormal",
     "Support",
     "Transform",
+    "load_spec",
     "make_base",
     "make_flow",
 ]

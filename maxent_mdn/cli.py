@@ -4,34 +4,68 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from collections.abc import Sequence
-
-import torch
+from pathlib import Path
 
 from . import __version__
-from .model import make_flow
+from .model import BASES, TRANSFORMS
 from .objective import ESTIMATORS
 
 __all__ = ["main"]
 
+#: exit code when training ends without passing the convergence test
+NOT_CONVERGED = 3
+
+
+#: ``--base`` choices: the model bases, plus the eq.-2 ablation (soft base, Concrete joint density)
+CLI_BASES = (*BASES, "concrete-joint")
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
+    keys += ("anneal_rate", "device", "dtype")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if settings.get("base") == "concrete-joint":
+        if settings.get("estimator", "concrete-joint") != "concrete-joint":
+            raise ValueError("--base concrete-joint fixes the estimator; drop --estimator")
+        settings.update(base="gumbel-mog", estimator="concrete-joint")
+    return settings
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .problem import load_spec
+    from .training import solve
+    from .training.outputs import save_run
+
+    problem = load_spec(args.spec)
+    out = Path(args.out) if args.out else Path("runs") / problem.name
+    result = solve(problem, progress=None if args.progress else False, **_settings(args))
+    save_run(result, out)
+    print(result.table())
+    print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png)")
+    if not result.converged:
+        print(
+            "not converged: the constraints are not all met within sampling error; "
+            "try more --steps or see history.csv",
+            file=sys.stderr,
+        )
+        return NOT_CONVERGED
+    return 0
+
 
 def _demo(args: argparse.Namespace) -> int:
-    """Sample a small Gumbel-MoG flow and print its entropy under each estimator."""
-    torch.manual_seed(args.seed)
-    start = time.perf_counter()
-    flow = make_flow(2, base="gumbel-mog", components=4, transform="planar", layers=4, tau=args.tau)
-    print(f"Gumbel-MoG flow on R^2: 4 components, tau={args.tau:g}, 4 planar layers, batch {args.batch}")
-    print(f"{'estimator':<16}{'entropy':>10}{'stderr':>10}")
-    with torch.no_grad():
-        for name in ESTIMATORS:
-            _, log_q = flow.rsample_and_log_prob(args.batch, estimator=name)
-            h = -log_q.double()
-            print(f"{name:<16}{h.mean().item():>10.4f}{(h.std() / len(h) ** 0.5).item():>10.4f}")
-    print("nested: lower bound on H (tightens with batch); loo/independent: Jensen-biased upward;")
-    print("exact: eq. 1 (tau -> 0 limit); concrete-joint: entropy of (c, z0), not of z0.")
-    print(f"({time.perf_counter() - start:.1f} s)")
-    return 0
+    from .examples import quartic_bimodal_1d
+    from .training import solve
+
+    print("Solving the built-in example: max H(q) s.t. E[x^2] = 1, E[x^4] = 1.5 on R (default settings)")
+    result = solve(quartic_bimodal_1d(), progress=None if args.progress else False, seed=args.seed)
+    print(result.table())
+    return 0 if result.converged else NOT_CONVERGED
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,21 +75,50 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="sample a small Gumbel-MoG flow and print its entropy estimates")
-    demo.add_argument("--batch", type=int, default=4096, help="samples per estimate (default 4096)")
-    demo.add_argument("--tau", type=float, default=0.5, help="Gumbel-softmax temperature (default 0.5)")
-    demo.add_argument("--seed", type=int, default=0)
+
+    demo = sub.add_parser("demo", help="solve the built-in bimodal example and print the result")
+    _common(demo)
     demo.set_defaults(run=_demo)
+
+    train = sub.add_parser("train", help="solve the max-ent problem of a spec file")
+    train.add_argument("spec", help="a Python file defining `problem = MaxEntProblem(...)`")
+    train.add_argument(
+        "--base",
+        choices=CLI_BASES,
+        help="base distribution (default gumbel-mog); concrete-joint = gumbel-mog trained with the eq. 2 density",
+    )
+    train.add_argument("--components", type=int, help="mixture components (default 8)")
+    train.add_argument("--transform", choices=TRANSFORMS, help="flow layers (default spline)")
+    train.add_argument("--layers", type=int, help="number of flow layers (default per transform)")
+    train.add_argument("--steps", type=int, help="step budget (default 6000)")
+    train.add_argument("--tau", type=float, help="Gumbel-softmax temperature (default 0.5)")
+    train.add_argument("--anneal-rate", type=float, help="temperature annealing rate r (default 0: constant)")
+    train.add_argument(
+        "--estimator", choices=ESTIMATORS, help="base density for the entropy (default nested)"
+    )
+    train.add_argument("--batch", type=int, help="samples per step (default 1000)")
+    train.add_argument("--lr", type=float, help="Adam learning rate (default 2e-3)")
+    train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
+    train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
+    train.add_argument("--out", help="output folder (default runs/<problem name>)")
+    _common(train)
+    train.set_defaults(run=_train)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code (errors print one line, exit 2)."""
+    """Run the CLI; returns the exit code (0 ok, 2 bad input, 3 not converged)."""
     args = _parser().parse_args(argv)
+    from .problem import SpecError
+    from .training.outputs import CheckpointError
+
     try:
         return args.run(args)
-    except (ValueError, TypeError, FileNotFoundError) as err:
+    except (SpecError, CheckpointError, ValueError, TypeError, FileNotFoundError, FloatingPointError) as err:
         if args.debug:
             raise
         print(f"maxent-mdn {args.command}: error: {err}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"maxent-mdn {args.command}: interrupted", file=sys.stderr)
+        return 130

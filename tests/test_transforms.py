@@ -128,3 +128,18 @@ def test_planar_inverse_carries_gradients() -> None:
     torch.testing.assert_close(gw[0], (up - down) / (2 * eps), atol=1e-6, rtol=1e-5)
     _, ladj = layer(x)
     assert torch.isfinite(ladj).all()
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_spline_inverse_gradients_are_finite(scale: float) -> None:
+    """The discarded branch of the quadratic root must not poison gradients (identity init: a == 0)."""
+    layer = (
+        _randomized("spline-coupling", 2, 0, scale)
+        if scale
+        else SplineCoupling(2, bins=5, bound=3.0).double()
+    )
+    y = torch.linspace(-5, 5, 41, dtype=torch.float64).unsqueeze(-1).repeat(1, 2).requires_grad_()
+    x, ladj = layer.inverse(y)
+    (x.sum() + ladj.sum()).backward()
+    assert torch.isfinite(y.grad).all()
+    assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)

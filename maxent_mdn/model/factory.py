@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .._checks import choice, positive_int
+from .._checks import choice, positive_float, positive_int
 from ..problem.support import Interval, Positive, Real, Simplex, Support
 from .base import BaseDistribution, ExactMoG, GumbelMoG, StandardNormal
 from .flow import Flow
@@ -51,7 +51,7 @@ def support_bijector(support: Support | None, dim: int) -> Transform | None:
     raise TypeError(f"unknown support {support!r}; use Real(), Positive(), Interval(low, high) or Simplex()")
 
 
-def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int) -> list[Transform]:
+def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int, bound: float) -> list[Transform]:
     if transform == "planar":
         return [Planar(dim) for _ in range(layers)]
     if transform == "radial":
@@ -61,7 +61,7 @@ def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int) -> lis
         if transform == "coupling":
             out.append(AffineCoupling(dim, hidden=hidden))
         else:
-            out.append(SplineCoupling(dim, bins=bins, hidden=hidden))
+            out.append(SplineCoupling(dim, bins=bins, bound=bound, hidden=hidden))
         if dim > 1 and i < layers - 1:
             out.append(Permutation(dim))
     return out
@@ -77,6 +77,7 @@ def make_flow(
     tau: float = 0.5,
     hidden: int = 64,
     bins: int = 8,
+    bound: float = 10.0,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Flow:
@@ -99,20 +100,26 @@ def make_flow(
         tau: Gumbel-softmax temperature.
         hidden: width of coupling conditioners.
         bins: spline bins.
+        bound: splines act on :math:`[-B, B]` (identity outside).
         device, dtype: where and in what precision the parameters live.
 
     Example:
         >>> from maxent_mdn import Simplex
         >>> flow = make_flow(3, transform="planar", support=Simplex())
-        >>> flow.sample((4,)).sum(-1)
-        tensor([1.0000, 1.0000, 1.0000, 1.0000])
+        >>> bool(torch.allclose(flow.sample((4,)).sum(-1), torch.ones(4)))
+        True
     """
     positive_int("dim", dim)
     choice("transform", transform, TRANSFORMS)
     layers = _DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
     flow_dim = support.flow_dim(dim) if support is not None else dim
     transforms = _stack(
-        transform, flow_dim, layers, positive_int("hidden", hidden), positive_int("bins", bins)
+        transform,
+        flow_dim,
+        layers,
+        positive_int("hidden", hidden),
+        positive_int("bins", bins),
+        positive_float("bound", bound),
     )
     last = support_bijector(support, flow_dim)
     if last is not None:

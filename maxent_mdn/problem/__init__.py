@@ -1,5 +1,22 @@
-"""Problem specification: supports (and, with the solver, constraints)."""
+"""Problem specification: supports, constraints, and spec files."""
 
+from .constraints import RELATIONS, Covariance, Expectation, LogMean, Mean, SecondMoment
+from .spec import MaxEntProblem, SpecError, load_spec
 from .support import Interval, Positive, Real, Simplex, Support
 
-__all__ = ["Interval", "Positive", "Real", "Simplex", "Support"]
+__all__ = [
+    "RELATIONS",
+    "Covariance",
+    "Expectation",
+    "Interval",
+    "LogMean",
+    "MaxEntProblem",
+    "Mean",
+    "Positive",
+    "Real",
+    "SecondMoment",
+    "Simplex",
+    "SpecError",
+    "Support",
+    "load_spec",
+]

@@ -85,7 +85,8 @@ class Exp(Transform):
     """
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        return x.exp(), x.sum(-1)
+        # a far-tail point would round to exactly 0, outside the support (and log 0 = -inf)
+        return x.exp().clamp_min(torch.finfo(x.dtype).tiny), x.sum(-1)
 
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         x = y.log()

@@ -42,7 +42,10 @@ class SimplexMap(Transform):
     def forward(self, y: Tensor) -> tuple[Tensor, Tensor]:
         padded = F.pad(y, (0, 1))  # append the reference coordinate 0
         log_x = torch.log_softmax(padded, -1)
-        return log_x.exp(), log_x.sum(-1)
+        # keep every coordinate a positive float: exp would round a far-tail point to exactly 0,
+        # and statistics such as log x would turn into -inf
+        x = log_x.exp().clamp_min(torch.finfo(y.dtype).tiny)
+        return x, log_x.sum(-1)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
         log_x = x.log()

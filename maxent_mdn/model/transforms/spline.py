@@ -95,10 +95,13 @@ def rational_quadratic_spline(
         b = hk * dk - dy * curv
         c = -s * dy
         sqrt_disc = (b.pow(2) - 4.0 * a * c).clamp_min(0.0).sqrt()
-        # the same root in the two forms that avoid cancellation for b >= 0 and b < 0
-        stable_pos = 2.0 * c / (-b - sqrt_disc).clamp(max=-1e-300)
-        stable_neg = (-b + sqrt_disc) / (2.0 * a)
-        xi = torch.where(b >= 0, stable_pos, stable_neg).clamp(0.0, 1.0)
+        # the same root in the two forms that avoid cancellation for b >= 0 and b < 0; each
+        # branch's denominator is made safe where the other branch is taken, since a 0/0 in
+        # the discarded branch of torch.where still turns its gradient into NaN
+        pos = b >= 0
+        den_pos = torch.where(pos, -b - sqrt_disc, -torch.ones_like(b))
+        den_neg = torch.where(pos, torch.ones_like(a), 2.0 * a)
+        xi = torch.where(pos, 2.0 * c / den_pos, (-b + sqrt_disc) / den_neg).clamp(0.0, 1.0)
         out = xk + xi * wk
     else:
         xi = (xc - xk) / wk

@@ -1,0 +1,155 @@
+"""Writing a run to disk (atomically) and reloading a trained model."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import torch
+
+from ..model import Flow, make_flow
+from ..problem.support import Interval, Positive, Real, Simplex, Support
+from .solver import Result, SolverConfig
+
+__all__ = [
+    "FORMAT",
+    "CheckpointError",
+    "atomic_write",
+    "load_model",
+    "save_run",
+    "support_from_dict",
+    "support_to_dict",
+]
+
+FORMAT = "maxent-mdn/1"
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be read or does not match; the message says why."""
+
+
+def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
+    """Write ``path`` through a temporary file in the same folder and rename it into place.
+
+    A crash or kill mid-write leaves the previous file (or none), never a torn one.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def support_to_dict(support: Support) -> dict[str, Any]:
+    """A JSON-ready description of a support."""
+    out: dict[str, Any] = {"type": type(support).__name__}
+    if isinstance(support, Interval):
+        out.update(low=support.low, high=support.high)
+    return out
+
+
+def support_from_dict(data: dict[str, Any]) -> Support:
+    """Inverse of :func:`support_to_dict`."""
+    kinds = {"Real": Real, "Positive": Positive, "Simplex": Simplex}
+    if data.get("type") == "Interval":
+        return Interval(data["low"], data["high"])
+    if data.get("type") not in kinds:
+        raise CheckpointError(f"unknown support {data!r} in model file")
+    return kinds[data["type"]]()
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, torch.Tensor):
+        return value.tolist()
+    raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool = True) -> Path:
+    """Write ``result.json``, ``samples.npy``, ``history.csv``, ``model.pt`` and ``density.png`` into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result.summary(), indent=2, default=_json_default, allow_nan=True) + "\n"
+    atomic_write(out / "result.json", lambda f: f.write(text.encode()))
+    with torch.no_grad():
+        x = torch.cat(
+            [result.flow.sample((min(8192, samples - i),)).double().cpu() for i in range(0, samples, 8192)]
+        )
+    atomic_write(out / "samples.npy", lambda f: np.save(f, x.numpy()))
+    atomic_write(out / "history.csv", lambda f: f.write(result.history.to_csv(index=False).encode()))
+    payload = {
+        "format": FORMAT,
+        "config": dataclasses.asdict(result.config),
+        "problem": {
+            "name": result.problem.name,
+            "dim": result.problem.dim,
+            "support": support_to_dict(result.problem.support),
+        },
+        "state_dict": result.flow.state_dict(),
+        "lagrangian": result.lagrangian,
+    }
+    atomic_write(out / "model.pt", lambda f: torch.save(payload, f))
+    if plot:
+        from ..viz import plot_density  # seaborn/matplotlib only when drawing
+
+        plot_density(result.flow, result.problem, result.reference, out / "density.png", samples=x)
+    return out
+
+
+def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, Any]]:
+    """Rebuild a trained flow from ``model.pt``; returns ``(flow, metadata)``.
+
+    Raises:
+        CheckpointError: missing, unreadable or corrupt file, another format,
+            or parameters that do not fit the recorded architecture.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "model.pt"
+    if not path.is_file():
+        raise CheckpointError(f"model file not found: {path}")
+    try:
+        payload = torch.load(path, map_location=device, weights_only=False)
+    except Exception as err:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise CheckpointError(f"cannot read model file {path}: {type(err).__name__}: {err}") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{path} is not a maxent-mdn model file (format {FORMAT})")
+    try:
+        cfg = SolverConfig(**payload["config"])
+        problem = payload["problem"]
+        flow = make_flow(
+            problem["dim"],
+            base=cfg.base,
+            components=cfg.components,
+            transform=cfg.transform,
+            layers=cfg.layers,
+            support=support_from_dict(problem["support"]),
+            tau=cfg.tau,
+            hidden=cfg.hidden,
+            bins=cfg.bins,
+            device=device,
+            dtype=torch.float64 if cfg.dtype == "float64" else torch.float32,
+        )
+        flow.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, RuntimeError, ValueError) as err:
+        raise CheckpointError(f"model file {path} does not match its recorded architecture: {err}") from None
+    flow.eval()
+    return flow, payload

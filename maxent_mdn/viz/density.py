@@ -1,0 +1,179 @@
+"""Learned versus reference density: the picture of one solve."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import seaborn as sns
+import torch
+
+from ..model import Flow, GumbelMoG
+from ..problem.spec import MaxEntProblem
+from ..problem.support import Simplex
+from ..reference import Reference
+
+__all__ = ["plot_density"]
+
+_LEARNED, _REFERENCE = "#1f77b4", "#d62728"
+
+
+def _full_coords(problem: MaxEntProblem, free: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """Problem coordinates for grid points of the free coordinates, and which lie in the support."""
+    pts = torch.from_numpy(free)
+    if isinstance(problem.support, Simplex):
+        last = 1.0 - pts.sum(-1, keepdim=True)
+        pts = torch.cat([pts, last], -1)
+    return pts, problem.support.contains(pts).numpy()
+
+
+def _log_density(fn: object, pts: torch.Tensor, inside: np.ndarray) -> np.ndarray:
+    out = np.full(pts.shape[0], -np.inf)
+    if inside.any():
+        with torch.no_grad():
+            out[inside] = fn(pts[torch.from_numpy(inside)]).double().cpu().numpy()  # type: ignore[operator]
+    return out
+
+
+def _flow_log_prob(flow: Flow) -> object:
+    kwargs = {"num_nested": 4096} if isinstance(flow.base, GumbelMoG) else {}
+    param = next(flow.parameters())
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        return flow.log_prob(x.to(param), **kwargs)
+
+    return fn
+
+
+def _range(samples: np.ndarray, problem: MaxEntProblem) -> list[tuple[float, float]]:
+    lo, hi = np.quantile(samples, 0.001, axis=0), np.quantile(samples, 0.999, axis=0)
+    pad = 0.15 * (hi - lo)
+    box = [(float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad, strict=True)]
+    if isinstance(problem.support, Simplex):
+        box = [(0.0, 1.0)] * len(box)
+    return box
+
+
+def plot_density(
+    flow: Flow,
+    problem: MaxEntProblem,
+    reference: Reference | None,
+    path: str | Path,
+    samples: torch.Tensor | None = None,
+    grid_points: int = 161,
+) -> Path:
+    """Draw learned vs reference density (``dim ≤ 2`` free coordinates: densities; above: sample pairs).
+
+    One free coordinate: histogram of flow samples, the flow's density and the
+    reference density. Two: marginals on top (learned vs reference), the
+    learned density and the reference density as heat maps below.
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
+    path = Path(path)
+    if samples is None:
+        samples = flow.sample((50_000,))
+    xs = samples.double().cpu().numpy()
+    free = problem.support.flow_dim(problem.dim)
+    coords = xs[:, :free]
+    title = f"{problem.name}: learned ({flow.base.__class__.__name__} base)"
+    if reference is not None:
+        title += f" vs reference ({reference.kind}, H* = {reference.entropy:.4f})"
+    if free == 1:
+        ((lo, hi),) = _range(coords, problem)
+        grid = np.linspace(lo, hi, 801)[:, None]
+        pts, inside = _full_coords(problem, grid)
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        sns.histplot(
+            coords[:, 0],
+            stat="density",
+            bins=120,
+            binrange=(lo, hi),
+            color=_LEARNED,
+            alpha=0.25,
+            ax=ax,
+            label="flow samples",
+        )
+        ax.plot(
+            grid[:, 0],
+            np.exp(_log_density(_flow_log_prob(flow), pts, inside)),
+            color=_LEARNED,
+            lw=2,
+            label="flow density",
+        )
+        if reference is not None:
+            ax.plot(
+                grid[:, 0],
+                np.exp(_log_density(reference.log_prob, pts, inside)),
+                color=_REFERENCE,
+                lw=2,
+                ls="--",
+                label="reference",
+            )
+        ax.set_xlabel("x")
+        ax.legend()
+    elif free == 2:
+        (x_lo, x_hi), (y_lo, y_hi) = _range(coords, problem)
+        gx, gy = np.linspace(x_lo, x_hi, grid_points), np.linspace(y_lo, y_hi, grid_points)
+        mesh = np.stack(np.meshgrid(gx, gy, indexing="ij"), -1).reshape(-1, 2)
+        pts, inside = _full_coords(problem, mesh)
+        learned = np.exp(_log_density(_flow_log_prob(flow), pts, inside)).reshape(grid_points, grid_points)
+        panels = [("learned density", learned)]
+        if reference is not None:
+            ref = np.exp(_log_density(reference.log_prob, pts, inside)).reshape(grid_points, grid_points)
+            panels.append(("reference density", ref))
+        fig, axes = plt.subplots(2, 2, figsize=(10, 8), gridspec_kw={"height_ratios": [1, 2.2]})
+        for axis, (ax, grid) in enumerate(zip(axes[0], (gx, gy), strict=True)):
+            sns.histplot(
+                coords[:, axis],
+                stat="density",
+                bins=100,
+                binrange=(grid[0], grid[-1]),
+                color=_LEARNED,
+                alpha=0.3,
+                ax=ax,
+                label="flow samples",
+            )
+            if reference is not None:
+                step = grid[1] - grid[0]
+                marginal = panels[1][1].sum(axis=1 - axis) * step
+                ax.plot(grid, marginal, color=_REFERENCE, lw=2, ls="--", label="reference")
+            ax.set_xlabel(f"x{axis + 1}")
+            ax.legend(fontsize=8)
+        vmax = max(float(np.nanmax(d)) for _, d in panels)  # one colour scale for both panels
+        for ax, (name, dens) in zip(axes[1], panels, strict=False):
+            ax.imshow(
+                dens.T,
+                origin="lower",
+                extent=(x_lo, x_hi, y_lo, y_hi),
+                aspect="auto",
+                cmap="mako",
+                vmin=0,
+                vmax=vmax,
+            )
+            ax.set_title(name)
+            ax.set_xlabel("x1")
+            ax.set_ylabel("x2")
+        if len(panels) == 1:
+            axes[1][1].hist2d(
+                coords[:, 0], coords[:, 1], bins=120, range=[[x_lo, x_hi], [y_lo, y_hi]], cmap="mako"
+            )
+            axes[1][1].set_title("flow samples")
+    else:
+        fig, ax = plt.subplots(figsize=(6, 6))
+        ax.hist2d(coords[:, 0], coords[:, 1], bins=120, cmap="mako")
+        ax.set_xlabel("x1")
+        ax.set_ylabel("x2")
+        ax.set_title("first two coordinates of flow samples")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
+    return path

@@ -1,0 +1,89 @@
+"""The augmented Lagrangian: unbiased penalty gradient, multiplier and penalty updates, convergence test."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from maxent_mdn.objective.lagrangian import AugmentedLagrangian
+
+
+def _gradient(alm: AugmentedLagrangian, theta: torch.Tensor, n: int) -> torch.Tensor:
+    theta = theta.clone().requires_grad_()
+    x = theta + torch.randn(n, 1, dtype=torch.float64)  # E[T] = theta for T(x) = x
+    loss, _ = alm.loss(x, log_q=torch.zeros(n, dtype=torch.float64))
+    return torch.autograd.grad(loss, theta)[0]
+
+
+def test_penalty_gradient_is_unbiased_for_small_batches() -> None:
+    """With T(x) = x, x ~ N(theta, 1): d/dtheta [lam g + c/2 g^2] = lam + c (theta - b) exactly."""
+    torch.manual_seed(0)
+    alm = AugmentedLagrangian(torch.tensor([1.0]), ["=="], c0=10.0)
+    alm.lam = torch.tensor([0.5], dtype=torch.float64)
+    theta = torch.tensor([1.3], dtype=torch.float64)
+    grads = torch.stack([_gradient(alm, theta, n=4) for _ in range(5000)])
+    exact = 0.5 + 10.0 * 0.3
+    stderr = grads.std() / len(grads) ** 0.5
+    assert abs(grads.mean().item() - exact) < 4 * stderr.item()
+
+
+def test_inequality_rows_only_push_when_violated() -> None:
+    alm = AugmentedLagrangian(torch.tensor([1.0, 1.0]), ["<=", ">="], c0=1.0)
+    x = torch.full((10, 2), 0.5, dtype=torch.float64, requires_grad=True)
+    loss, g = alm.loss(x, torch.zeros(10, dtype=torch.float64))
+    assert g.tolist() == [-0.5, 0.5]  # row 0 satisfied (0.5 <= 1), row 1 violated (0.5 < 1)
+    (grad,) = torch.autograd.grad(loss, x)
+    # the push comes through the first half-batch (the second half sets its size, held constant)
+    assert torch.all(grad[:, 0] == 0) and torch.all(grad[:5, 1] < 0) and torch.all(grad[5:, 1] == 0)
+    alm.update_multipliers(g)
+    assert alm.lam.tolist() == [0.0, 0.5]
+
+
+def test_penalty_grows_only_when_norms_do_not_shrink() -> None:
+    rng = np.random.default_rng(0)
+    alm = AugmentedLagrangian(torch.tensor([0.0]), ["=="], c0=1.0, beta=4.0, gamma=0.25)
+    before = np.abs(rng.normal(1.0, 0.1, 1000))
+    assert not alm.update_penalty(before, 0.1 * before, rng) and alm.c == 1.0
+    assert alm.update_penalty(before, 0.9 * before, rng) and alm.c == 4.0
+    alm.c = alm.c_max
+    assert not alm.update_penalty(before, before, rng) and alm.c == alm.c_max
+
+
+def test_convergence_test_detects_a_one_percent_bias() -> None:
+    rng = np.random.default_rng(1)
+    alm = AugmentedLagrangian(torch.tensor([1.0, 1.0]), ["==", "<="])
+    noise = torch.from_numpy(rng.normal(0.0, 0.03, (100, 2)))  # batch-mean noise of 1000-sample batches
+    assert alm.converged(noise)[0]
+    assert not alm.converged(noise + torch.tensor([0.01, 0.0]))[0]
+    assert not alm.converged(noise + torch.tensor([0.0, 0.01]))[0]
+    assert alm.converged(noise + torch.tensor([0.0, -0.5]))[0]  # a slack inequality is fine
+
+
+def test_multiplier_step_is_capped_but_penalty_is_not() -> None:
+    alm = AugmentedLagrangian(torch.tensor([0.0]), ["=="], c0=50.0, dual_step=1.0)
+    alm.update_multipliers(torch.tensor([0.2], dtype=torch.float64))
+    assert alm.lam.item() == pytest.approx(0.2)  # min(c, 1) * W g with W = I
+    x = torch.full((4, 1), 0.2, dtype=torch.float64, requires_grad=True)
+    loss, _ = alm.loss(x, torch.zeros(4, dtype=torch.float64))
+    (grad,) = torch.autograd.grad(loss, x)
+    # d/dx of lam * mean(x) + c * mean(x[:2]) * mean(x[2:]).detach()
+    torch.testing.assert_close(
+        grad[:, 0], torch.tensor([0.05 + 50 * 0.2 / 2, 0.05 + 50 * 0.2 / 2, 0.05, 0.05], dtype=torch.float64)
+    )
+
+
+def test_whitening_metric_inverts_the_covariance() -> None:
+    alm = AugmentedLagrangian(torch.zeros(3), ["==", "==", "<="])
+    cov = torch.tensor([[2.0, 0.5, 0.1], [0.5, 1.0, 0.0], [0.1, 0.0, 4.0]], dtype=torch.float64)
+    alm.set_covariance(cov)
+    torch.testing.assert_close(alm.metric[:2, :2], torch.linalg.inv(cov[:2, :2]))
+    assert alm.metric[2].abs().sum() == 0 and alm.scale[2] == 2.0
+
+
+def test_precise_small_violations_inside_the_tolerance_count_as_met() -> None:
+    rng = np.random.default_rng(2)
+    alm = AugmentedLagrangian(torch.tensor([2.0]), ["=="])
+    tiny_noise = torch.from_numpy(rng.normal(0.0, 0.001, (100, 1)))
+    assert not alm.converged(tiny_noise + 0.05)[0]  # 2.5% of the target: outside
+    assert alm.converged(tiny_noise + 0.005)[0]  # significant, but well inside 1% (0.02)

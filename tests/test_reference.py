@@ -1,0 +1,89 @@
+"""Reference solvers: closed forms, the cvxpy grid dual against its primal, closed forms against the grid."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate, special
+
+from maxent_mdn import Expectation, Interval, MaxEntProblem, Mean, Positive, Real, load_spec
+from maxent_mdn.reference import (
+    DirichletReference,
+    GaussianReference,
+    closed_form_reference,
+    dirichlet_from_log_means,
+    grid_primal_entropy,
+    grid_reference,
+    reference_for,
+)
+
+ROOT = Path(__file__).resolve().parents[1] / "constraints"
+
+
+def test_quartic_dual_matches_literature_and_primal() -> None:
+    problem = load_spec(ROOT / "quartic_bimodal_1d.py")
+    ref = grid_reference(problem)
+    np.testing.assert_allclose(ref.eta, [2.03196, -0.84399], atol=2e-5)
+    assert abs(ref.entropy - 1.14171) < 1e-4
+    primal = grid_primal_entropy(problem, ref.box, 4001)
+    assert abs(primal - ref.entropy) < 1e-4
+    # the density integrates to one and meets the constraints (quadrature, independent of the grid)
+    dens = lambda x: math.exp(float(ref.log_prob(torch.tensor([[x]]))))
+    assert abs(integrate.quad(dens, -10, 10)[0] - 1) < 1e-6
+    assert abs(integrate.quad(lambda x: x**4 * dens(x), -10, 10)[0] - 1.5) < 1e-5
+
+
+def test_inequality_grid_dual_matches_primal_and_is_active() -> None:
+    problem = load_spec(ROOT / "positive_inequality.py")
+    ref = grid_reference(problem)
+    assert ref.eta[1] < 0 and abs(ref.moments[1] - 1.5) < 1e-6
+    assert abs(grid_primal_entropy(problem, ref.box, 4001) - ref.entropy) < 1e-4
+    slack = MaxEntProblem(
+        1, [Mean(1.0), Expectation(lambda x: x[..., 0] ** 2, 3.0, relation="<=")], Positive()
+    )
+    inactive = grid_reference(slack)
+    assert abs(inactive.eta[1]) < 1e-6 and abs(inactive.entropy - 1.0) < 1e-3  # exponential(1): H = 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "tol"), [("gaussian_2d", 2e-3), ("exponential", 1e-4), ("interval", 1e-5), ("dirichlet", 2e-3)]
+)
+def test_closed_forms_agree_with_the_grid_solver(spec: str, tol: float) -> None:
+    problem = load_spec(ROOT / f"{spec}.py")
+    closed = closed_form_reference(problem)
+    assert closed is not None and closed.kind != "grid"
+    grid = grid_reference(problem)
+    assert abs(closed.entropy - grid.entropy) < tol, (closed.entropy, grid.entropy)
+
+
+def test_closed_form_values() -> None:
+    gauss = GaussianReference([0.5, -1.0], [[1.0, 0.6], [0.6, 2.0]])
+    assert (
+        abs(
+            gauss.entropy
+            - 0.5 * math.log(np.linalg.det(2 * math.pi * math.e * np.array([[1, 0.6], [0.6, 2]])))
+        )
+        < 1e-12
+    )
+    assert abs(DirichletReference([1.0, 2.0, 3.0]).entropy - (-1.2443)) < 1e-4
+    b = special.digamma([1.3, 1.7, 3.3]) - special.digamma(6.3)
+    np.testing.assert_allclose(dirichlet_from_log_means(b), [1.3, 1.7, 3.3], rtol=1e-9)
+    assert abs(reference_for(load_spec(ROOT / "exponential.py")).entropy - (1 + math.log(2))) < 1e-12
+    mid = closed_form_reference(MaxEntProblem(1, [Mean(1.0)], support=Interval(0.0, 2.0)))
+    assert abs(mid.entropy - math.log(2.0)) < 1e-12
+
+
+def test_unrecognized_constraints_fall_back_to_the_grid() -> None:
+    problem = MaxEntProblem(1, [Expectation(lambda x: x[..., 0] ** 2, 2.0)], support=Real())
+    assert closed_form_reference(problem) is None
+    ref = reference_for(problem)
+    assert ref.kind == "grid" and abs(ref.entropy - 0.5 * math.log(2 * math.pi * math.e * 2.0)) < 1e-5
+
+
+def test_infeasible_log_means_are_refused() -> None:
+    with pytest.raises(ValueError, match="Jensen"):
+        dirichlet_from_log_means([-0.1, -0.2, -0.3])

@@ -1,0 +1,88 @@
+"""`maxent-mdn train`: outputs, exit codes, reloadable model (short runs; accuracy is in the slow tests)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maxent_mdn.cli import main
+from maxent_mdn.training.outputs import CheckpointError, load_model
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = ["--steps", "30", "--batch", "64", "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    code = main(["train", str(ROOT / "constraints" / "dirichlet.py"), "--out", str(out), *SHORT])
+    assert code == 3  # 30 steps cannot converge: reported, not hidden
+    return out
+
+
+def test_train_writes_every_output(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "result.json").read_text())
+    for key in (
+        "problem",
+        "base",
+        "entropy",
+        "entropy_stderr",
+        "constraints",
+        "max_abs_violation",
+        "reference_entropy",
+        "kl_to_reference",
+        "converged",
+        "seconds",
+    ):
+        assert key in summary, key
+    assert summary["problem"] == "dirichlet" and summary["converged"] is False
+    assert abs(summary["reference_entropy"] - (-1.2443)) < 1e-4
+    assert {"name", "index", "target", "value", "stderr"} <= set(summary["constraints"][0])
+    samples = np.load(run_dir / "samples.npy")
+    assert samples.shape == (100_000, 3) and samples.dtype == np.float64
+    np.testing.assert_allclose(samples.sum(1), 1.0, atol=1e-5)
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert history[0].startswith("step,outer,entropy,loss") and len(history) > 1
+    assert (run_dir / "density.png").stat().st_size > 10_000
+
+
+def test_model_reloads_to_the_same_flow(run_dir: Path) -> None:
+    flow, meta = load_model(run_dir)
+    assert meta["problem"]["name"] == "dirichlet"
+    torch.manual_seed(3)
+    again = flow.sample((5,))
+    assert again.shape == (5, 3) and torch.allclose(again.sum(-1), torch.ones(5))
+
+
+def test_corrupt_model_file_gets_a_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot read model file"):
+        load_model(bad)
+    with pytest.raises(CheckpointError, match="model file not found"):
+        load_model(tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing_spec.py"], "spec file not found"),
+        (
+            ["train", str(ROOT / "constraints" / "exponential.py"), "--steps", "0"],
+            "steps must be a positive integer",
+        ),
+        (["train", str(ROOT / "constraints" / "exponential.py"), "--tau", "-1"], "tau must be a positive"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "maxent_mdn", *args], check=False, capture_output=True, text=True
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and "Traceback" not in proc.stderr
