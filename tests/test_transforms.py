@@ -40,6 +40,15 @@ FACTORIES: dict[str, Callable[[int], Transform]] = {
 }
 
 
+# random dimension, parameters (scale of a random perturbation away from the identity) and inputs
+LAYER_CASES = given(
+    dim=st.integers(1, 4),
+    seed=st.integers(0, 2**16),
+    scale=st.floats(0.05, 1.0),
+    spread=st.floats(0.1, 4.0),
+)
+
+
 def _randomized(name: str, dim: int, seed: int, scale: float) -> Transform:
     torch.manual_seed(seed)
     layer = FACTORIES[name](dim).double()
@@ -64,12 +73,7 @@ def _autograd_logdet(layer: Transform, x: torch.Tensor) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
-@given(
-    dim=st.integers(1, 4),
-    seed=st.integers(0, 2**16),
-    scale=st.floats(0.05, 1.0),
-    spread=st.floats(0.1, 4.0),
-)
+@LAYER_CASES
 def test_log_det_matches_autograd(name: str, dim: int, seed: int, scale: float, spread: float) -> None:
     layer = _randomized(name, dim, seed, scale)
     x = _inputs(dim, seed, spread)
@@ -78,12 +82,7 @@ def test_log_det_matches_autograd(name: str, dim: int, seed: int, scale: float, 
 
 
 @pytest.mark.parametrize("name", sorted(FACTORIES))
-@given(
-    dim=st.integers(1, 4),
-    seed=st.integers(0, 2**16),
-    scale=st.floats(0.05, 1.0),
-    spread=st.floats(0.1, 4.0),
-)
+@LAYER_CASES
 def test_inverse_roundtrip(name: str, dim: int, seed: int, scale: float, spread: float) -> None:
     layer = _randomized(name, dim, seed, scale)
     x = _inputs(dim, seed, spread)
