@@ -18,7 +18,9 @@ def _target_log_prob(x: torch.Tensor) -> torch.Tensor:
 @pytest.mark.slow
 def test_reverse_kl_recovers_a_bimodal_target() -> None:
     torch.manual_seed(0)
-    flow = make_flow(1, base="gumbel-mog", components=4, transform="spline", layers=2, tau=0.1)
+    # bound=5: the spline this test was written for (make_flow's default became 10 later; with 10
+    # the same seed put 59.8% of the mass in the right mode, see the notes on the solver issue)
+    flow = make_flow(1, base="gumbel-mog", components=4, transform="spline", layers=2, tau=0.1, bound=5.0)
     opt = torch.optim.Adam(flow.parameters(), lr=1e-2)
     for _ in range(1500):
         x, log_q = flow.rsample_and_log_prob(512, estimator="nested")
