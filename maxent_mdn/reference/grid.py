@@ -28,7 +28,7 @@ from scipy import optimize, special
 from torch import Tensor
 
 from ..problem.spec import MaxEntProblem
-from ..problem.support import Interval, Positive, Real, Simplex
+from ..problem.support import Interval, Positive, Simplex
 from .closed_form import Reference
 
 __all__ = ["GridReference", "grid_primal_entropy", "grid_reference"]
@@ -144,7 +144,7 @@ class GridReference(Reference):
 
     def log_prob(self, x: Tensor) -> Tensor:
         x = x.double()
-        inside = _inside(self.problem, x)
+        inside = self.problem.support.contains(x)
         safe = torch.where(inside.unsqueeze(-1), x, torch.from_numpy(self.grid.full[:1]).expand_as(x))
         out = self.problem.statistics(safe) @ torch.from_numpy(self.eta) - self.log_norm
         return torch.where(inside, out, torch.full_like(out, -math.inf))
@@ -152,13 +152,6 @@ class GridReference(Reference):
     @property
     def natural_params(self) -> dict[str, list]:
         return {"eta": self.eta.tolist(), "log_norm": [self.log_norm], "box": [list(b) for b in self.box]}
-
-
-def _inside(problem: MaxEntProblem, x: Tensor) -> Tensor:
-    support = problem.support
-    if isinstance(support, Real):
-        return torch.isfinite(x).all(-1)
-    return support.contains(x)
 
 
 def _edge_mass_ratio(problem: MaxEntProblem, grid: _Grid, log_p: np.ndarray) -> float:

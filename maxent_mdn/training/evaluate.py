@@ -25,7 +25,13 @@ from ..model import Flow, GumbelMoG
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference
 
-__all__ = ["Evaluation", "constraint_table", "evaluate", "knn_entropy", "sample_with_log_prob"]
+__all__ = ["Evaluation", "constraint_table", "evaluate", "knn_entropy", "sample_many", "sample_with_log_prob"]
+
+
+def sample_many(flow: Flow, n: int, chunk: int = 16384) -> Tensor:
+    """``n`` samples without gradients as float64 on the CPU, drawn in chunks to bound memory."""
+    with torch.no_grad():
+        return torch.cat([flow.sample((min(chunk, n - i),)).double().cpu() for i in range(0, n, chunk)])
 
 
 def sample_with_log_prob(
@@ -112,13 +118,7 @@ def evaluate(
     """
     x, log_q = sample_with_log_prob(flow, n, num_nested)
     h = -log_q
-    with torch.no_grad():
-        x_many = torch.cat(
-            [
-                flow.sample((min(16384, constraint_samples - i),)).double().cpu()
-                for i in range(0, constraint_samples, 16384)
-            ]
-        )
+    x_many = sample_many(flow, constraint_samples)
     out = Evaluation(
         entropy=float(h.mean()),
         entropy_stderr=float(h.std() / math.sqrt(n)),

@@ -15,7 +15,8 @@ import torch
 
 from ..model import Flow, make_flow
 from ..problem.support import Interval, Positive, Real, Simplex, Support
-from .solver import Result, SolverConfig
+from .evaluate import sample_many
+from .solver import DTYPES, Result, SolverConfig
 
 __all__ = [
     "FORMAT",
@@ -89,10 +90,7 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result.summary(), indent=2, default=_json_default, allow_nan=True) + "\n"
     atomic_write(out / "result.json", lambda f: f.write(text.encode()))
-    with torch.no_grad():
-        x = torch.cat(
-            [result.flow.sample((min(8192, samples - i),)).double().cpu() for i in range(0, samples, 8192)]
-        )
+    x = sample_many(result.flow, samples)
     atomic_write(out / "samples.npy", lambda f: np.save(f, x.numpy()))
     atomic_write(out / "history.csv", lambda f: f.write(result.history.to_csv(index=False).encode()))
     payload = {
@@ -146,7 +144,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, A
             hidden=cfg.hidden,
             bins=cfg.bins,
             device=device,
-            dtype=torch.float64 if cfg.dtype == "float64" else torch.float32,
+            dtype=DTYPES[cfg.dtype],
         )
         flow.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:

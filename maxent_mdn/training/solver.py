@@ -23,7 +23,7 @@ from .schedule import TemperatureSchedule
 
 __all__ = ["Result", "SolverConfig", "solve"]
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 @dataclass
@@ -86,7 +86,7 @@ class SolverConfig:
         choice("base", self.base, BASES)
         choice("transform", self.transform, TRANSFORMS)
         choice("estimator", self.estimator, ESTIMATORS)
-        choice("dtype", self.dtype, tuple(_DTYPES))
+        choice("dtype", self.dtype, tuple(DTYPES))
         for name in ("components", "hidden", "bins", "steps", "inner_steps", "batch", "test_batches"):
             positive_int(name, getattr(self, name))
         for name in ("test_batch_size", "min_outer", "patience", "eval_samples", "log_every"):
@@ -251,7 +251,7 @@ def solve(
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    dtype = _DTYPES[cfg.dtype]
+    dtype = DTYPES[cfg.dtype]
     flow = make_flow(
         problem.dim,
         base=cfg.base,
