@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import math
 
-import cvxpy as cp
 import numpy as np
 import torch
 from scipy import optimize, special
@@ -82,6 +81,8 @@ def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], lo
     scale[scale == 0] = 1.0
     a = (stats - centre) / scale
     b = (targets - centre) / scale
+    import cvxpy as cp
+
     eta = cp.Variable(a.shape[1])
     cons = [eta[j] <= 0 for j, r in enumerate(relations) if r == "<="]
     cons += [eta[j] >= 0 for j, r in enumerate(relations) if r == ">="]
@@ -199,6 +200,8 @@ def grid_primal_entropy(problem: MaxEntProblem, box: list[tuple[float, float]], 
     scale[scale == 0] = 1.0
     a = (grid.stats - centre) / scale
     b = (problem.targets.numpy() - centre) / scale
+    import cvxpy as cp
+
     p = cp.Variable(a.shape[0], nonneg=True)
     moments = a.T @ p
     cons = [cp.sum(p) == 1]
