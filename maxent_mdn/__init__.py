@@ -3,10 +3,11 @@
 The pipeline, in the order of the sub-packages:
 
 * :mod:`maxent_mdn.problem`: what is asked (supports, constraints);
-* :mod:`maxent_mdn.model`: base distributions, flow layers, flows;
+* :mod:`maxent_mdn.model`: base distributions, flow layers, flows, RAD;
 * :mod:`maxent_mdn.objective`: the base-density estimators, their kernels,
   and the augmented Lagrangian;
-* :mod:`maxent_mdn.training`: the solver loop, evaluation, outputs;
+* :mod:`maxent_mdn.training`: the solver loop, density-estimation fits, evaluation, outputs;
+* :mod:`maxent_mdn.datasets`: seeded 2D toy datasets for density estimation;
 * :mod:`maxent_mdn.reference`: exact answers (closed forms, cvxpy on a grid);
 * :mod:`maxent_mdn.viz`: figures.
 """
@@ -21,6 +22,7 @@ from .model import (
     make_base,
     make_flow,
 )
+from .model.rad import Fold, RADFlow, make_rad
 from .model.transforms import (
     ActNorm,
     AffineCoupling,
@@ -65,6 +67,7 @@ __all__ = [
     "Exp",
     "Expectation",
     "Flow",
+    "Fold",
     "GumbelMoG",
     "Interval",
     "LogMean",
@@ -73,6 +76,7 @@ __all__ = [
     "Permutation",
     "Planar",
     "Positive",
+    "RADFlow",
     "Radial",
     "Real",
     "SecondMoment",
@@ -89,4 +93,5 @@ __all__ = [
     "load_spec",
     "make_base",
     "make_flow",
+    "make_rad",
 ]

@@ -8,6 +8,7 @@ from .._checks import choice, positive_float, positive_int
 from ..problem.support import Interval, Positive, Real, Simplex, Support
 from .base import BaseDistribution, ExactMoG, GumbelMoG, StandardNormal
 from .flow import Flow
+from .rad import RADFlow, make_rad
 from .transforms import (
     AffineCoupling,
     ElementwiseAffine,
@@ -23,14 +24,14 @@ from .transforms import (
 
 __all__ = ["BASES", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
 
-BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian")
+BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian", "rad")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
 _DEFAULT_LAYERS = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
 
 
 def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
     """Base distribution by name: ``"gumbel-mog"``, ``"exact-mog"`` or ``"gaussian"``."""
-    choice("base", name, BASES)
+    choice("base", name, BASES[:3])
     if name == "gaussian":
         return StandardNormal(dim)
     if name == "exact-mog":
@@ -80,7 +81,7 @@ def make_flow(
     bound: float = 10.0,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
-) -> Flow:
+) -> Flow | RADFlow:
     r"""Build a flow with a named base and layer type on a given support.
 
     Args:
@@ -88,8 +89,10 @@ def make_flow(
             of coordinates :math:`D`; the flow itself then lives on
             :math:`\mathbb R^{D-1}`).
         base: ``"gumbel-mog"`` (soft Gumbel-softmax selections, nested density),
-            ``"exact-mog"`` (exact mixture, implicit-reparameterization gradients)
-            or ``"gaussian"`` (standard normal, as in MEFN).
+            ``"exact-mog"`` (exact mixture, implicit-reparameterization gradients),
+            ``"gaussian"`` (standard normal, as in MEFN), or ``"rad"``: a
+            :class:`~maxent_mdn.model.rad.RADFlow` (standard normal base, RAD
+            folding layers with affine couplings; ``transform`` is then unused).
         components: mixture components (Gumbel-MoG base).
         transform: ``"planar"`` (MEFN; default 10 layers), ``"radial"`` (10),
             ``"coupling"`` (affine coupling, 4) or ``"spline"`` (rational-quadratic
@@ -111,6 +114,8 @@ def make_flow(
     """
     positive_int("dim", dim)
     choice("transform", transform, TRANSFORMS)
+    choice("base", base, BASES)
+    layers_given = layers
     layers = _DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
     flow_dim = support.flow_dim(dim) if support is not None else dim
     transforms = _stack(
@@ -122,6 +127,9 @@ def make_flow(
         positive_float("bound", bound),
     )
     last = support_bijector(support, flow_dim)
+    if base == "rad":  # a model of its own: folds and affine couplings over a standard normal
+        rad_layers = _DEFAULT_LAYERS["coupling"] if layers_given is None else layers
+        return make_rad(flow_dim, rad_layers, hidden=hidden, last=last).to(device=device, dtype=dtype)
     if last is not None:
         transforms.append(last)
     flow = Flow(make_base(base, flow_dim, positive_int("components", components), tau), transforms)

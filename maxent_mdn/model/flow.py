@@ -103,9 +103,13 @@ class Flow(nn.Module):
         """
         if x.ndim < 1 or x.shape[-1] != self.dim:
             raise ValueError(f"expected points of shape (..., {self.dim}), got {tuple(x.shape)}")
-        z = x.reshape(-1, self.dim)
-        total = z.new_zeros(z.shape[0])
-        for t in reversed(self.transforms):
-            z, ladj = t.inverse(z)
-            total = total + ladj
+        z, total = self.pull(x.reshape(-1, self.dim))
         return (self.base.log_prob(z, **base_kwargs) + total).reshape(x.shape[:-1])
+
+    def pull(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        r"""Map points ``(n, D)`` back to the base; returns :math:`z_0` and :math:`\sum_l \log|\det \partial g_l^{-1}/\partial z_l|` ``(n,)``."""
+        total = x.new_zeros(x.shape[0])
+        for t in reversed(self.transforms):
+            x, ladj = t.inverse(x)
+            total = total + ladj
+        return x, total

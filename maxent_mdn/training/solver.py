@@ -14,8 +14,10 @@ from tqdm.auto import tqdm
 
 from .._checks import choice, positive_float, positive_int
 from ..model import BASES, TRANSFORMS, Flow, GumbelMoG, make_flow
+from ..model.rad import RADFlow
 from ..objective import ESTIMATORS
 from ..objective.lagrangian import AugmentedLagrangian
+from ..objective.score import score_function_term
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference, reference_for
 from .averaging import TailAverage
@@ -154,7 +156,7 @@ class Result:
         config: the settings used.
     """
 
-    flow: Flow
+    flow: Flow | RADFlow
     problem: MaxEntProblem
     entropy: float
     entropy_stderr: float
@@ -290,6 +292,7 @@ def solve(
     labels = [f"{n}[{i}]" for n, i in problem.rows]
     base_kwargs = {"estimator": cfg.estimator}
     gumbel = isinstance(flow.base, GumbelMoG)
+    discrete = getattr(flow, "discrete", False)
 
     g_before, cov = _test_violations(flow, problem, alm, cfg)
     alm.set_covariance(cov)
@@ -309,12 +312,16 @@ def solve(
             for i in range(inner):
                 if gumbel:
                     flow.base.tau = schedule(step)
-                x, log_q = flow.rsample_and_log_prob(cfg.batch, **base_kwargs)
+                if discrete:  # RAD: pieces are drawn, their gradient needs a score-function term
+                    x, log_q, log_gate = flow.rsample_with_score(cfg.batch)
+                else:
+                    x, log_q = flow.rsample_and_log_prob(cfg.batch, **base_kwargs)
                 stats_ = problem.statistics(x)
                 _check_finite(problem, step, log_q, stats_)
                 loss, g = alm.loss(stats_, log_q)
+                objective = loss + score_function_term(loss, stats_, log_q, log_gate) if discrete else loss
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                objective.backward()
                 optimizer.step()
                 if cfg.average and i >= average_from:
                     averager.update()
