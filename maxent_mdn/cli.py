@@ -32,21 +32,74 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
     return settings
 
 
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict[str, object]:
+    """The checkpoint's settings; only ``--steps`` may change them."""
+    given = {k for k, v in _settings(args).items() if k not in ("steps", "seed") and v is not None}
+    if given or args.seed != 0:
+        names = ", ".join(
+            f"--{k.replace('_', '-')}" for k in sorted(given | ({"seed"} if args.seed else set()))
+        )
+        raise ValueError(
+            f"--resume continues a run with its own settings; drop {names} (only --steps may change)"
+        )
+    settings = dict(state["config"])  # type: ignore[arg-type]
+    if args.steps is not None:
+        settings["steps"] = args.steps
+    return settings
+
+
 def _train(args: argparse.Namespace) -> int:
-    from .problem import load_spec
+    import signal
+
+    from .problem import SpecError, load_spec
     from .training import solve
+    from .training.checkpoint import CheckpointError, load_checkpoint, spec_digest
     from .training.outputs import save_run
 
-    problem = load_spec(args.spec)
-    out = Path(args.out) if args.out else Path("runs") / problem.name
-    result = solve(problem, progress=None if args.progress else False, **_settings(args))
+    if args.resume:
+        out = Path(args.resume)
+        state = load_checkpoint(out / "checkpoint.pt")
+        spec = args.spec or state.get("spec")
+        if spec is None:
+            raise CheckpointError(
+                f"{out}/checkpoint.pt does not say which spec it solves; pass the spec file"
+            )
+        if not Path(spec).is_file():
+            raise SpecError(f"spec file not found: {spec} (recorded in the checkpoint)")
+        if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
+            raise CheckpointError(f"spec {spec} changed since the checkpoint in {out} was written")
+        settings = _resume_settings(args, state)
+    elif args.spec is None:
+        raise ValueError("train needs a spec file (or --resume DIR)")
+    else:
+        spec, settings = args.spec, _settings(args)
+    problem = load_spec(spec)
+    out = Path(args.resume or args.out or Path("runs") / problem.name)
+    signal.signal(signal.SIGTERM, _on_sigterm)  # a kill ends like Ctrl-C: the last checkpoint stays
+    try:
+        result = solve(
+            problem,
+            progress=None if args.progress else False,
+            checkpoint=out / "checkpoint.pt",
+            resume=bool(args.resume),
+            spec_path=Path(spec).resolve(),
+            **settings,
+        )
+    except KeyboardInterrupt:
+        if (out / "checkpoint.pt").is_file():
+            print(f"interrupted; continue with: maxent-mdn train --resume {out}", file=sys.stderr)
+        raise
     save_run(result, out)
     print(result.table())
-    print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png)")
+    print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, checkpoint.pt)")
     if not result.converged:
         print(
             "not converged: the constraints are not all met within sampling error; "
-            "try more --steps or see history.csv",
+            f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})",
             file=sys.stderr,
         )
         return NOT_CONVERGED
@@ -113,7 +166,8 @@ def _parser() -> argparse.ArgumentParser:
     demo.set_defaults(run=_demo)
 
     train = sub.add_parser("train", help="solve the max-ent problem of a spec file")
-    train.add_argument("spec", help="a Python file defining `problem = MaxEntProblem(...)`")
+    train.add_argument("spec", nargs="?", help="a Python file defining `problem = MaxEntProblem(...)`")
+    train.add_argument("--resume", metavar="DIR", help="continue the run whose checkpoint is in DIR")
     train.add_argument(
         "--base",
         choices=CLI_BASES,
@@ -132,7 +186,7 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, help="Adam learning rate (default 2e-3)")
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
-    train.add_argument("--out", help="output folder (default runs/<problem name>)")
+    train.add_argument("--out", help="output folder (default runs/<problem name>); holds checkpoint.pt")
     _common(train)
     train.set_defaults(run=_train)
     from .datasets import DATASETS

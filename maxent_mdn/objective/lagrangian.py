@@ -84,7 +84,7 @@ class AugmentedLagrangian:
     ) -> None:
         self.targets = targets.detach().double()
         self.sign = torch.tensor([-1.0 if r == ">=" else 1.0 for r in relations], dtype=torch.float64)
-        self.inequality = torch.tensor([r != "==" for r in relations])
+        self.inequality = torch.tensor([r != "==" for r in relations], dtype=torch.bool)
         self.lam = torch.zeros_like(self.targets)
         self.scale = torch.ones_like(self.targets)
         self.metric = torch.eye(self.targets.numel(), dtype=torch.float64)

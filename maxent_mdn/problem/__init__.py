@@ -1,6 +1,7 @@
 """Problem specification: supports, constraints, and spec files."""
 
 from .constraints import RELATIONS, Covariance, Expectation, LogMean, Mean, SecondMoment
+from .feasibility import InfeasibleError, check_feasible
 from .spec import MaxEntProblem, SpecError, load_spec
 from .support import Interval, Positive, Real, Simplex, Support
 
@@ -8,6 +9,7 @@ __all__ = [
     "RELATIONS",
     "Covariance",
     "Expectation",
+    "InfeasibleError",
     "Interval",
     "LogMean",
     "MaxEntProblem",
@@ -18,5 +20,6 @@ __all__ = [
     "Simplex",
     "SpecError",
     "Support",
+    "check_feasible",
     "load_spec",
 ]

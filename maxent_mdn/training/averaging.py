@@ -46,6 +46,10 @@ class TailAverage:
             else:
                 torch._foreach_lerp_(self.mean, [p.detach() for p in self.params], 1.0 / self.count)
 
+    def reset(self) -> None:
+        """Drop the running mean without touching the parameters."""
+        self.mean, self.count = None, 0
+
     def copy_to(self) -> None:
         """Overwrite the parameters with their mean and start a new average."""
         if self.mean is not None:

@@ -15,8 +15,10 @@ import torch
 
 from ..model import Flow, make_flow
 from ..problem.support import Interval, Positive, Real, Simplex, Support
+from .checkpoint import CheckpointError
+from .config import DTYPES, SolverConfig
 from .evaluate import sample_many
-from .solver import DTYPES, Result, SolverConfig
+from .result import Result
 
 __all__ = [
     "FORMAT",
@@ -29,10 +31,6 @@ __all__ = [
 ]
 
 FORMAT = "maxent-mdn/1"
-
-
-class CheckpointError(ValueError):
-    """A model file that cannot be read or does not match; the message says why."""
 
 
 def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:

@@ -1,0 +1,89 @@
+"""``Result``: what a solve returns, with its JSON summary and text table."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from ..model import Flow
+from ..model.rad import RADFlow
+from ..problem.spec import MaxEntProblem
+from ..reference import Reference
+from .config import SolverConfig
+
+__all__ = ["Result"]
+
+
+@dataclass
+class Result:
+    """The outcome of :func:`solve`.
+
+    Attributes:
+        flow: the trained flow (in eval mode).
+        problem: the problem solved.
+        entropy, entropy_stderr: :math:`\\hat H` from a large independent nested batch.
+        constraints: one row per scalar constraint (name, index, relation, target, value, stderr, ...).
+        history: training trace (step, entropy, each violation ``g:…``, ``lambda:…``, c, tau, seconds).
+        reference: the exact answer, when one is available.
+        kl_to_reference, kl_stderr: :math:`\\mathrm{KL}(q\\|p^*)` with the model's density.
+        kl_knn: the same with a nearest-neighbour entropy (independent of the model's density).
+        converged: whether the last ``patience`` convergence tests all passed.
+        seconds: wall-clock time of training and evaluation.
+        config: the settings used.
+    """
+
+    flow: Flow | RADFlow
+    problem: MaxEntProblem
+    entropy: float
+    entropy_stderr: float
+    constraints: pd.DataFrame
+    history: pd.DataFrame
+    reference: Reference | None
+    kl_to_reference: float | None
+    kl_stderr: float | None
+    kl_knn: float | None
+    entropy_knn: float | None
+    max_abs_violation: float
+    converged: bool
+    seconds: float
+    config: SolverConfig
+    lagrangian: dict[str, object] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready summary (what ``result.json`` holds)."""
+        return {
+            "problem": self.problem.name,
+            "base": self.config.base,
+            "entropy": self.entropy,
+            "entropy_stderr": self.entropy_stderr,
+            "entropy_knn": self.entropy_knn,
+            "constraints": [
+                {k: row[k] for k in ("name", "index", "relation", "target", "value", "stderr")}
+                for row in self.constraints.to_dict("records")
+            ],
+            "max_abs_violation": self.max_abs_violation,
+            "reference_entropy": None if self.reference is None else self.reference.entropy,
+            "reference_kind": None if self.reference is None else self.reference.kind,
+            "kl_to_reference": self.kl_to_reference,
+            "kl_stderr": self.kl_stderr,
+            "kl_knn": self.kl_knn,
+            "converged": self.converged,
+            "seconds": self.seconds,
+            "config": dataclasses.asdict(self.config),
+        }
+
+    def table(self) -> str:
+        """The constraint table and headline numbers as text."""
+        lines = [f"problem {self.problem.name}: base {self.config.base}, {self.seconds:.1f} s"]
+        lines.append(f"entropy {self.entropy:.4f} ± {self.entropy_stderr:.4f}")
+        if self.reference is not None:
+            lines.append(f"reference entropy {self.reference.entropy:.4f} ({self.reference.kind})")
+            lines.append(f"KL(q || p*) {self.kl_to_reference:.4f} ± {self.kl_stderr:.4f} (model density)")
+            if self.kl_knn is not None:
+                lines.append(f"KL(q || p*) {self.kl_knn:.4f} (nearest-neighbour entropy)")
+        cols = ["name", "index", "relation", "target", "value", "stderr"]
+        lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+        lines.append(f"converged: {self.converged}")
+        return "\n".join(lines)
