@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from maxent_mdn.training.outputs import write_csv
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             print(f"{row['spec']}: KL {row['kl']:.4f}, {row['seconds']:.0f} s", file=sys.stderr)
     table = pd.DataFrame(rows).sort_values(["spec", "seed"]).reset_index(drop=True)
     out = Path(__file__).resolve().parent / f"solve_specs-{args.base}.csv"
-    table.to_csv(out, index=False)
+    write_csv(table, out)
     print(
         f"machine: {platform.processor() or platform.machine()}, one thread per solve, {args.jobs} at a time"
     )

@@ -124,7 +124,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     from .datasets import load_dataset
     from .training.fit import fit, make_density_model
-    from .training.outputs import atomic_write
+    from .training.outputs import atomic_write, write_csv
     from .viz.fit import plot_fit
 
     torch.manual_seed(args.seed)
@@ -136,7 +136,7 @@ def _fit(args: argparse.Namespace) -> int:
     atomic_write(out / "result.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
     samples = model.sample((100_000,)).double().cpu().numpy()
     atomic_write(out / "samples.npy", lambda f: np.save(f, samples))
-    atomic_write(out / "history.csv", lambda f: f.write(result.history.to_csv(index=False).encode()))
+    write_csv(result.history, out / "history.csv")
     plot_fit(model, data, samples, out / "density.png", title=f"{args.model} on {args.dataset}")
     print(
         f"{args.dataset} / {args.model}: test log-likelihood {result.test_ll:.4f} ± {result.test_ll_stderr:.4f}"
@@ -145,6 +145,29 @@ def _fit(args: argparse.Namespace) -> int:
     if result.test_ll_eq1 is not None:
         print(f"  eq. 1 (hard-mixture) density of the same model: {result.test_ll_eq1:.4f}")
     print(f"wrote {out}/ (result.json, samples.npy, history.csv, density.png)")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from .experiments import EXPERIMENTS, reproduce
+
+    names = args.only or list(EXPERIMENTS)
+    unknown = sorted(set(names) - set(EXPERIMENTS))
+    if unknown:
+        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    out = Path(args.out)
+    tables = reproduce(names, quick=args.quick, seeds=seeds, jobs=args.jobs, out=out)
+    for table, frame in tables.items():
+        print(f"{out / (table + '.csv')}: {len(frame)} rows")
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from .viz.figures import draw_figures
+
+    for path in draw_figures(args.results, args.out):
+        print(path)
     return 0
 
 
@@ -201,6 +224,22 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", help="output folder (default runs/fit-<dataset>-<model>)")
     _common(fit)
     fit.set_defaults(run=_fit)
+    rep = sub.add_parser("reproduce", help="run the reproduction experiments; one CSV per table")
+    mode = rep.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="smoke test: short budgets, one seed (minutes)")
+    mode.add_argument("--full", dest="quick", action="store_false", help="the committed results (default)")
+    rep.add_argument("--only", nargs="+", metavar="NAME", help="experiments to run (default: all)")
+    rep.add_argument("--seeds", type=int, help="seeds per setting (default 3; 1 with --quick)")
+    rep.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each (default 2)")
+    rep.add_argument("--out", default="experiments/results", help="CSV folder (default experiments/results)")
+    rep.set_defaults(run=_reproduce)
+
+    figs = sub.add_parser("figures", help="draw every figure from the experiment CSVs (PNG + PDF)")
+    figs.add_argument(
+        "--results", default="experiments/results", help="CSV folder (default experiments/results)"
+    )
+    figs.add_argument("--out", default="figures", help="figure folder (default figures)")
+    figs.set_defaults(run=_figures)
     return parser
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..model import Flow, make_flow
@@ -28,6 +29,7 @@ __all__ = [
     "save_run",
     "support_from_dict",
     "support_to_dict",
+    "write_csv",
 ]
 
 FORMAT = "maxent-mdn/1"
@@ -90,7 +92,7 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
     atomic_write(out / "result.json", lambda f: f.write(text.encode()))
     x = sample_many(result.flow, samples)
     atomic_write(out / "samples.npy", lambda f: np.save(f, x.numpy()))
-    atomic_write(out / "history.csv", lambda f: f.write(result.history.to_csv(index=False).encode()))
+    write_csv(result.history, out / "history.csv")
     payload = {
         "format": FORMAT,
         "config": dataclasses.asdict(result.config),
@@ -108,6 +110,11 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
 
         plot_density(result.flow, result.problem, result.reference, out / "density.png", samples=x)
     return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
+    """Write a DataFrame as CSV atomically (no index)."""
+    return atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, Any]]:

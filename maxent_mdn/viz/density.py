@@ -17,6 +17,7 @@ from ..model import Flow, GumbelMoG
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Simplex
 from ..reference import Reference
+from .save import save_figure
 
 __all__ = ["plot_density"]
 
@@ -171,9 +172,5 @@ def plot_density(
         ax.set_title("first two coordinates of flow samples")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path, dpi=110)
     return path

@@ -15,6 +15,7 @@ from torch import nn
 
 from ..datasets import Dataset
 from ..training.fit import log_likelihood
+from .save import save_figure
 
 __all__ = ["plot_fit"]
 
@@ -58,8 +59,4 @@ def plot_fit(
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

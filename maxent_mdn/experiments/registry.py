@@ -1,0 +1,91 @@
+"""The reproduction experiments: which runs each one makes, in ``quick`` and ``full`` mode.
+
+Every run is a :class:`Run`; :mod:`~maxent_mdn.experiments.runner` executes it.
+``quick`` is a smoke test (one seed, short budgets, fewer cases: minutes on two
+cores); ``full`` uses the solver's defaults and the seeds asked for, and is
+what the committed results come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..datasets import DATASETS
+from ..training.fit import MODELS
+
+__all__ = ["EXPERIMENTS", "Run", "runs"]
+
+BASES = ("gaussian", "gumbel-mog", "exact-mog", "rad")
+EXPERIMENTS: tuple[str, ...] = ("dirichlet", "multimodal", "option", "estimators", "temperature", "density")
+
+# short budgets for --quick; the full runs use SolverConfig's defaults
+_QUICK = {"steps": 500, "inner_steps": 100, "min_outer": 2, "test_batches": 20, "eval_samples": 20_000}
+
+
+@dataclass(frozen=True)
+class Run:
+    """One unit of work: an experiment's case, solved (or fitted) with one setting and one seed."""
+
+    experiment: str
+    case: str
+    kind: str  # "solve", "fit" or "estimator-curves"
+    seed: int
+    settings: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """Short description for progress output."""
+        extra = ",".join(f"{k}={v}" for k, v in self.settings.items() if k not in _QUICK)
+        return f"{self.experiment}/{self.case} [{extra}] seed {self.seed}"
+
+
+def _solves(name: str, cases: list[str], variants: list[dict], seeds: int, quick: bool) -> list[Run]:
+    budget = dict(_QUICK) if quick else {}
+    return [
+        Run(name, case, "solve", seed, {**budget, **variant})
+        for seed in range(seeds)
+        for case in cases
+        for variant in variants
+    ]
+
+
+def runs(name: str, quick: bool, seeds: int) -> list[Run]:
+    """The runs of experiment ``name``."""
+    per_base = [{"base": b} for b in BASES]
+    if name == "dirichlet":
+        cases = (
+            ["dirichlet-3d", "dirichlet-5d"]
+            if quick
+            else ["dirichlet-3d", "dirichlet-5d", "dirichlet-10d", "dirichlet-20d"]
+        )
+        return _solves(name, cases, per_base, seeds, quick)
+    if name == "multimodal":
+        return _solves(name, ["quartic_bimodal_1d", "trimodal-1d", "quartic_2d"], per_base, seeds, quick)
+    if name == "option":
+        return _solves(name, ["option-pricing"], per_base, seeds, quick)
+    if name == "estimators":
+        trained = _solves(
+            name, ["quartic_bimodal_1d"], [{"estimator": e} for e in _TRAINING_ESTIMATORS], seeds, quick
+        )
+        curves = [
+            Run(name, "quartic_bimodal_1d", "estimator-curves", s, dict(_QUICK) if quick else {})
+            for s in range(seeds)
+        ]
+        return curves + trained
+    if name == "temperature":
+        taus = [{"tau": t} for t in (0.05, 0.1, 0.3, 1.0)] + [
+            {"tau": 1.0, "anneal_rate": 1e-3, "tau_min": 0.05}
+        ]
+        return _solves(name, ["quartic_bimodal_1d"], taus, seeds, quick)
+    if name == "density":
+        steps = {"steps": 300} if quick else {}
+        return [
+            Run(name, d, "fit", s, {"model": m, **steps})
+            for s in range(seeds)
+            for d in DATASETS
+            for m in MODELS
+        ]
+    raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+
+
+_TRAINING_ESTIMATORS = ("nested", "loo", "independent", "exact", "concrete-joint")
