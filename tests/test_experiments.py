@@ -81,7 +81,11 @@ def _synthetic_tables() -> dict[str, pd.DataFrame]:
         for e in ("nested", "loo")
         for m in (4, 16)
     ]
-    density = [{"case": d, "base": b, "seed": 0, "test_ll": -2.5} for d in ("moons", "rings") for b in bases]
+    density = [
+        {"case": d, "base": b, "seed": 0, "test_ll": -2.5, "test_ll_stderr": 0.01}
+        for d in ("moons", "rings")
+        for b in bases
+    ]
     return {
         "dirichlet": pd.DataFrame(solve),
         "multimodal": pd.DataFrame(solve),

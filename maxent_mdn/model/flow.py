@@ -8,12 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from .base import BaseDistribution
+from .shapes import EventModule
 from .transforms import Transform
 
 __all__ = ["Flow"]
 
 
-class Flow(nn.Module):
+class Flow(EventModule):
     r"""A base distribution pushed through a sequence of bijections.
 
     .. math::
@@ -53,16 +54,6 @@ class Flow(nn.Module):
         self.transforms = nn.ModuleList(transforms)
         self.dim = dim
 
-    @property
-    def event_shape(self) -> torch.Size:
-        """``(D,)`` of the output space."""
-        return torch.Size([self.dim])
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """``()``."""
-        return torch.Size()
-
     def push(self, z: Tensor) -> tuple[Tensor, Tensor]:
         r"""Map base points ``(n, D_0)`` forward; returns ``x`` and :math:`\sum_l \log|\det J_l|` ``(n,)``."""
         total = z.new_zeros(z.shape[0])
@@ -76,11 +67,6 @@ class Flow(nn.Module):
         shape = torch.Size(sample_shape)
         x, _ = self.push(self.base.rsample((shape.numel(),)))
         return x.reshape(shape + self.event_shape)
-
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
-        """Samples without gradients."""
-        with torch.no_grad():
-            return self.rsample(sample_shape)
 
     def rsample_and_log_prob(
         self, n: int, estimator: str = "nested", **base_kwargs: object

@@ -55,6 +55,8 @@ def knn_entropy(x: np.ndarray, k: int = 3) -> float:
 
     :math:`\varepsilon_i` is the distance from :math:`x_i` to its :math:`k`-th
     neighbour and :math:`V_d` the volume of the unit ball in :math:`\mathbb R^d`.
+    Each point is first spread uniformly over its float32 rounding cell, so
+    ties between float32 samples do not enter as :math:`\log 0`.
 
     Example:
         >>> x = np.random.default_rng(0).standard_normal((20000, 1))
@@ -63,6 +65,10 @@ def knn_entropy(x: np.ndarray, k: int = 3) -> float:
     """
     x = np.asarray(x, dtype=np.float64)
     n, d = x.shape
+    # samples drawn in float32 repeat exactly now and then (200,000 draws in 1D hit ties); a zero
+    # neighbour distance would enter as log(tiny). Spread each point over its float32 rounding cell.
+    ulp = np.spacing(np.abs(x).astype(np.float32)).astype(np.float64)
+    x = x + ulp * (np.random.default_rng(0).random(x.shape) - 0.5)
     dist, _ = cKDTree(x).query(x, k=k + 1)
     eps = np.maximum(dist[:, -1], np.finfo(np.float64).tiny)
     log_ball = 0.5 * d * math.log(math.pi) - special.gammaln(0.5 * d + 1)

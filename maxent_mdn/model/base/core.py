@@ -5,12 +5,14 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
+
+from ..shapes import EventModule
 
 __all__ = ["BaseDistribution"]
 
 
-class BaseDistribution(nn.Module, ABC):
+class BaseDistribution(EventModule, ABC):
     r"""A reparameterized distribution on :math:`\mathbb R^D` used as a flow's base.
 
     Follows :mod:`torch.distributions`: ``event_shape == (D,)``,
@@ -23,16 +25,6 @@ class BaseDistribution(nn.Module, ABC):
         super().__init__()
         self.dim = dim
 
-    @property
-    def event_shape(self) -> torch.Size:
-        """``(D,)``."""
-        return torch.Size([self.dim])
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """``()``: one distribution, not a batch of them."""
-        return torch.Size()
-
     def _check_points(self, z: Tensor) -> None:
         if not isinstance(z, Tensor) or z.ndim < 1 or z.shape[-1] != self.dim:
             shape = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
@@ -43,11 +35,6 @@ class BaseDistribution(nn.Module, ABC):
         shape = torch.Size(sample_shape)
         z, _ = self.rsample_and_log_prob(shape.numel(), estimator=None)
         return z.reshape(shape + self.event_shape)
-
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
-        """Samples without gradients, shape ``sample_shape + event_shape``."""
-        with torch.no_grad():
-            return self.rsample(sample_shape)
 
     @abstractmethod
     def rsample_and_log_prob(self, n: int, estimator: str | None = "nested") -> tuple[Tensor, Tensor]:

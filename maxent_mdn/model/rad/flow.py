@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..._checks import positive_int
 from ..base import StandardNormal
+from ..shapes import EventModule
 from ..transforms import AffineCoupling, ElementwiseAffine, Permutation, Transform
 from .fold import Fold
 
@@ -17,7 +18,7 @@ __all__ = ["RADFlow", "make_rad"]
 Layer = Transform | Fold
 
 
-class RADFlow(nn.Module):
+class RADFlow(EventModule):
     r"""Standard normal :math:`z_0` pushed through bijections and RAD folding layers.
 
     Sampling draws the piece of every :class:`Fold` from its gating network;
@@ -64,16 +65,6 @@ class RADFlow(nn.Module):
         self.layers = nn.ModuleList(layers)
         self.dim = dim
 
-    @property
-    def event_shape(self) -> torch.Size:
-        """``(D,)``."""
-        return torch.Size([self.dim])
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """``()``."""
-        return torch.Size()
-
     def rsample_with_score(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
         r"""``n`` samples, :math:`\log q(x)`, and :math:`\sum_l \log p(k_l \mid z_l)` (with its graph)."""
         z, log_q = self.base.rsample_and_log_prob(n)
@@ -100,11 +91,6 @@ class RADFlow(nn.Module):
         shape = torch.Size(sample_shape)
         x, _, _ = self.rsample_with_score(shape.numel())
         return x.reshape(shape + self.event_shape)
-
-    def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
-        """Samples without gradients."""
-        with torch.no_grad():
-            return self.rsample(sample_shape)
 
     def log_prob(self, x: Tensor, **_: object) -> Tensor:
         r"""Exact :math:`\log q(x)` at points ``(..., D)``."""

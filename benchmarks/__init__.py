@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): python -m benchmarks.run, python benchmarks/solve_specs.py."""
