@@ -32,12 +32,6 @@ class Run:
     seed: int
     settings: dict[str, object] = field(default_factory=dict)
 
-    @property
-    def label(self) -> str:
-        """Short description for progress output."""
-        extra = ",".join(f"{k}={v}" for k, v in self.settings.items() if k not in _QUICK)
-        return f"{self.experiment}/{self.case} [{extra}] seed {self.seed}"
-
 
 def _solves(name: str, cases: list[str], variants: list[dict], seeds: int, quick: bool) -> list[Run]:
     budget = dict(_QUICK) if quick else {}

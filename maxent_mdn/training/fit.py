@@ -196,7 +196,7 @@ def fit(
         test_ll_stderr=float(scores.std() / math.sqrt(len(scores))),
         test_ll_eq1=eq1,
         val_ll=best,
-        parameters=sum(p.numel() for p in model.parameters()),
+        parameters=_count(model),
         steps=step,
         seconds=time.perf_counter() - start,
         history=pd.DataFrame(rows),

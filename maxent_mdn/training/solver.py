@@ -214,6 +214,7 @@ def solve(
         g_before, cov = _test_violations(flow, problem, alm, cfg)
         alm.set_covariance(cov)
         state["norms_before"] = alm.norms(g_before)
+    spec_sha256 = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     history: list[dict[str, float]] = state["history"]
     step, outer, passes = state["step"], state["outer"], state["passes"]
     averager = TailAverage(flow)
@@ -262,7 +263,7 @@ def solve(
                         **state,
                         "problem": problem.name,
                         "spec": spec_path,
-                        "spec_sha256": spec_digest(spec_path) if spec_path else None,
+                        "spec_sha256": spec_sha256,
                         "config": dataclasses.asdict(cfg),
                         "flow": flow.state_dict(),
                         "alm": alm.state_dict(),
