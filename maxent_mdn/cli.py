@@ -149,7 +149,7 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from .experiments import EXPERIMENTS, reproduce
+    from .experiments import EXPERIMENTS, ReproductionError, reproduce
 
     names = args.only or list(EXPERIMENTS)
     unknown = sorted(set(names) - set(EXPERIMENTS))
@@ -157,7 +157,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     out = Path(args.out)
-    tables = reproduce(names, quick=args.quick, seeds=seeds, jobs=args.jobs, out=out)
+    try:
+        tables = reproduce(names, quick=args.quick, seeds=seeds, jobs=args.jobs, out=out, fresh=args.fresh)
+    except ReproductionError as err:
+        print(f"maxent-mdn reproduce: {err}", file=sys.stderr)
+        return 1
     for table, frame in tables.items():
         print(f"{out / (table + '.csv')}: {len(frame)} rows")
     return 0
@@ -232,6 +236,11 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("--seeds", type=int, help="seeds per setting (default 3; 1 with --quick)")
     rep.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each (default 2)")
     rep.add_argument("--out", default="experiments/results", help="CSV folder (default experiments/results)")
+    rep.add_argument(
+        "--fresh",
+        action="store_true",
+        help="redo every run (default: skip runs journalled in OUT/runs.jsonl)",
+    )
     rep.set_defaults(run=_reproduce)
 
     figs = sub.add_parser("figures", help="draw every figure from the experiment CSVs (PNG + PDF)")
@@ -244,7 +253,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (0 ok, 2 bad input, 3 not converged)."""
+    """Run the CLI; returns the exit code (0 ok, 1 some reproduction runs failed, 2 bad input, 3 not converged)."""
     args = _parser().parse_args(argv)
     from .problem import SpecError
     from .training.outputs import CheckpointError

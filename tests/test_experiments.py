@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from maxent_mdn.cli import main
-from maxent_mdn.experiments import EXPERIMENTS, problem_for, runs
+from maxent_mdn.experiments import EXPERIMENTS, ReproductionError, Run, problem_for, reproduce, runs
 from maxent_mdn.experiments.cases import OPTION, true_call_price
 from maxent_mdn.problem import check_feasible
 from maxent_mdn.reference import reference_for
@@ -113,3 +113,63 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
 def test_figures_without_results_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["figures", "--results", str(tmp_path), "--out", str(tmp_path / "f")]) == 2
     assert "run maxent-mdn reproduce first" in capsys.readouterr().err
+
+
+def _fake_runs(name: str, quick: bool, seeds: int) -> list[Run]:
+    return [Run(name, f"case{i}", "solve", s, {"tau": 0.1}) for s in range(seeds) for i in range(3)]
+
+
+class _FakeExecute:
+    """Records the runs it is asked for; fails on the ones in ``failing``."""
+
+    def __init__(self, failing: set[tuple[str, int]] = frozenset()) -> None:
+        self.calls: list[tuple[str, int]] = []
+        self.failing = failing
+
+    def __call__(self, run: Run) -> dict[str, list[dict]]:
+        self.calls.append((run.case, run.seed))
+        if (run.case, run.seed) in self.failing:
+            raise FloatingPointError("NaN in the entropy term")
+        return {run.experiment: [{"case": run.case, "seed": run.seed, "kl": np.float64(0.5)}]}
+
+
+def test_an_interrupted_reproduction_keeps_its_runs_and_resumes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from maxent_mdn.experiments import runner
+
+    monkeypatch.setattr(runner, "runs", _fake_runs)
+    flaky = _FakeExecute(failing={("case1", 0)})
+    monkeypatch.setattr(runner, "execute", flaky)
+    with pytest.raises(ReproductionError, match=r"(?s)1 run\(s\) failed.*case1 seed 0.*NaN in the entropy"):
+        reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None)
+    assert len(flaky.calls) == 6
+    saved = pd.read_csv(tmp_path / "temperature.csv")
+    assert len(saved) == 5 and ("case1", 0) not in set(zip(saved["case"], saved["seed"], strict=True))
+
+    # the next call redoes only the failed run; the table comes out in registry order
+    healthy = _FakeExecute()
+    monkeypatch.setattr(runner, "execute", healthy)
+    tables = reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None)
+    assert healthy.calls == [("case1", 0)]
+    expected = [(f"case{i}", s) for s in range(2) for i in range(3)]
+    assert list(zip(tables["temperature"]["case"], tables["temperature"]["seed"], strict=True)) == expected
+    assert pd.read_csv(tmp_path / "temperature.csv")["kl"].tolist() == [0.5] * 6
+
+    # a torn last line (killed mid-write) costs that one run; --fresh redoes everything
+    journal = tmp_path / "runs.jsonl"
+    journal.write_text(journal.read_text()[:-20])
+    torn = _FakeExecute()
+    monkeypatch.setattr(runner, "execute", torn)
+    with pytest.warns(UserWarning, match="unreadable journal line"):
+        reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None)
+    assert len(torn.calls) == 1
+    fresh = _FakeExecute()
+    monkeypatch.setattr(runner, "execute", fresh)
+    reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None, fresh=True)
+    assert len(fresh.calls) == 6
+
+
+def test_reproduce_rejects_bad_job_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["reproduce", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
+    assert "jobs and seeds must be at least 1" in capsys.readouterr().err

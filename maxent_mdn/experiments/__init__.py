@@ -1,6 +1,6 @@
 """Reproduction experiments (``maxent-mdn reproduce``): their cases, runs, and the runner."""
 
 from .registry import EXPERIMENTS, Run, runs
-from .runner import execute, problem_for, reproduce
+from .runner import ReproductionError, execute, problem_for, reproduce
 
-__all__ = ["EXPERIMENTS", "Run", "execute", "problem_for", "reproduce", "runs"]
+__all__ = ["EXPERIMENTS", "ReproductionError", "Run", "execute", "problem_for", "reproduce", "runs"]

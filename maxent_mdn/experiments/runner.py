@@ -17,9 +17,10 @@ import torch
 from ..problem import MaxEntProblem, load_spec
 from ..training.outputs import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
+from .journal import Journal
 from .registry import Run, runs
 
-__all__ = ["SPECS", "execute", "problem_for", "reproduce"]
+__all__ = ["SPECS", "ReproductionError", "execute", "problem_for", "reproduce"]
 
 SPECS = Path(__file__).resolve().parents[2] / "constraints"
 _CASES: dict[str, Callable[[], MaxEntProblem]] = {
@@ -154,10 +155,31 @@ def _fit_rows(run: Run) -> dict[str, list[dict]]:
 
 
 def execute(run: Run) -> dict[str, list[dict]]:
-    """Run one unit on one thread; returns rows per output table."""
+    """Run one unit on one thread; returns rows per output table.
+
+    The run's own rows get ``cpu_seconds`` (process CPU time): with one thread it
+    equals the wall-clock of an uncontended run and, unlike ``seconds``, is not
+    inflated when other work shares the cores or the run is paused.
+    """
     torch.set_num_threads(1)
     kind = {"solve": _solve_rows, "fit": _fit_rows, "estimator-curves": _estimator_curves}[run.kind]
-    return kind(run)
+    cpu = time.process_time()
+    produced = kind(run)
+    for row in produced.get(run.experiment, []):
+        row["cpu_seconds"] = time.process_time() - cpu
+    return produced
+
+
+def _attempt(run: Run) -> tuple[Run, dict[str, list[dict]] | None, str | None]:
+    """:func:`execute`, with a failure returned as a message instead of ending the whole reproduction."""
+    try:
+        return run, execute(run), None
+    except Exception as err:  # noqa: BLE001 - reported per run by reproduce, which fails at the end
+        return run, None, f"{type(err).__name__}: {err}"
+
+
+class ReproductionError(RuntimeError):
+    """Some runs failed; every other run's rows were kept (journal and CSVs)."""
 
 
 def reproduce(
@@ -167,23 +189,63 @@ def reproduce(
     jobs: int,
     out: Path,
     log: Callable[[str], None] | None = None,
+    fresh: bool = False,
 ) -> dict[str, pd.DataFrame]:
-    """Run the experiments ``names``; write ``out/<table>.csv`` (atomically) and return the tables."""
+    """Run the experiments ``names``; write ``out/<table>.csv`` (atomically) and return the tables.
+
+    Finished runs are journalled in ``out/runs.jsonl`` (:class:`~.journal.Journal`) and
+    skipped on the next call unless ``fresh``; the CSVs are rewritten after every
+    run, so an interrupted reproduction keeps its finished runs. A failing run
+    does not stop the others: they all finish, then :class:`ReproductionError` names it.
+    """
+    if jobs < 1 or seeds < 1:
+        raise ValueError(f"jobs and seeds must be at least 1, got jobs={jobs}, seeds={seeds}")
     log = log or (lambda s: print(s, file=sys.stderr))
+    out = Path(out)
     todo = [r for name in names for r in runs(name, quick, seeds)]
-    tables: dict[str, list[dict]] = {}
+    journal = Journal(out / "runs.jsonl", fresh=fresh)
+    pending = [r for r in todo if not journal.done(r)]
+    if len(pending) < len(todo):
+        log(
+            f"{len(todo) - len(pending)} of {len(todo)} runs already done ({journal.path}; --fresh redoes them)"
+        )
+    failures: list[str] = []
     start = time.perf_counter()
+    frames = _write_tables(todo, journal, out)
     context = mp.get_context("spawn")
-    with context.Pool(jobs) if jobs > 1 else _Serial() as pool:
-        for i, produced in enumerate(pool.imap_unordered(execute, todo), 1):
-            for table, rows in produced.items():
+    with context.Pool(min(jobs, max(1, len(pending)))) if jobs > 1 else _Serial() as pool:
+        for i, (run, produced, error) in enumerate(pool.imap_unordered(_attempt, pending), 1):
+            what = f"{run.experiment}/{run.case} seed {run.seed} {_describe(run.settings)}"
+            if error is None:
+                journal.add(run, produced)
+                frames = _write_tables(todo, journal, out)
+                log(f"[{i}/{len(pending)}] {what} done after {time.perf_counter() - start:.0f} s")
+            else:
+                failures.append(f"{what}: {error}")
+                log(f"[{i}/{len(pending)}] {what} FAILED: {error}")
+    if failures:
+        raise ReproductionError(
+            f"{len(failures)} run(s) failed (the others are saved):\n  " + "\n  ".join(failures)
+        )
+    return frames
+
+
+def _describe(settings: dict[str, object]) -> str:
+    shown = {k: v for k, v in settings.items() if k in ("base", "model", "tau", "anneal_rate", "estimator")}
+    return " ".join(f"{k}={v}" for k, v in shown.items())
+
+
+def _write_tables(todo: list[Run], journal: Journal, out: Path) -> dict[str, pd.DataFrame]:
+    """Write every table the finished runs of ``todo`` make, rows in registry order."""
+    tables: dict[str, list[dict]] = {}
+    for run in todo:
+        if journal.done(run):
+            for table, rows in journal.tables(run).items():
                 tables.setdefault(table, []).extend(rows)
-            log(f"[{i}/{len(todo)}] done after {time.perf_counter() - start:.0f} s")
     frames = {}
     for table, rows in tables.items():
-        frame = pd.DataFrame(rows)
-        frames[table] = frame
-        write_csv(frame, out / f"{table}.csv")
+        frames[table] = pd.DataFrame(rows)
+        write_csv(frames[table], out / f"{table}.csv")
     return frames
 
 
@@ -196,5 +258,5 @@ class _Serial:
     def __exit__(self, *exc: object) -> None:
         return None
 
-    def imap_unordered(self, fn: Callable[[Run], dict], items: list[Run]) -> object:
+    def imap_unordered(self, fn: Callable[[Run], object], items: list[Run]) -> object:
         return map(fn, items)
