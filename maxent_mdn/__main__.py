@@ -1,5 +1,8 @@
-"""``python -m maxent_mdn`` runs the command-line interface."""
+"""``python -m maxent_mdn`` (and ``torchrun -m maxent_mdn``): the ``maxent-mdn`` command."""
+
+import sys
 
 from .cli import main
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    sys.exit(main())

@@ -79,6 +79,14 @@ def _train(args: argparse.Namespace) -> int:
         spec, settings = args.spec, _settings(args)
     problem = load_spec(spec)
     out = Path(args.resume or args.out or Path("runs") / problem.name)
+    if args.distributed:
+        from .training.distributed import init_distributed
+
+        if args.resume:
+            raise ValueError("--resume and --distributed do not combine; resume in one process")
+        world = init_distributed(str(settings.get("device", "cpu")))
+    else:
+        world = None
     signal.signal(signal.SIGTERM, _on_sigterm)  # a kill ends like Ctrl-C: the last checkpoint stays
     try:
         result = solve(
@@ -87,12 +95,20 @@ def _train(args: argparse.Namespace) -> int:
             checkpoint=out / "checkpoint.pt",
             resume=bool(args.resume),
             spec_path=Path(spec).resolve(),
+            world=world,
             **settings,
         )
     except KeyboardInterrupt:
         if (out / "checkpoint.pt").is_file():
             print(f"interrupted; continue with: maxent-mdn train --resume {out}", file=sys.stderr)
         raise
+    finally:
+        if world is not None:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+    if world is not None and not world.is_main:  # rank 0 writes and reports
+        return 0 if result.converged else NOT_CONVERGED
     save_run(result, out)
     print(result.table())
     print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, checkpoint.pt)")
@@ -214,6 +230,11 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
     train.add_argument("--out", help="output folder (default runs/<problem name>); holds checkpoint.pt")
+    train.add_argument(
+        "--distributed",
+        action="store_true",
+        help="data-parallel over the processes torchrun starts: torchrun --nproc_per_node N -m maxent_mdn train ...",
+    )
     _common(train)
     train.set_defaults(run=_train)
     from .datasets import DATASETS

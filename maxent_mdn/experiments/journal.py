@@ -6,7 +6,7 @@ table), flushed and fsynced before the next result is taken, so an
 interrupted ``reproduce`` keeps every run it finished and the next call skips
 them. A run's key is a digest of what defines it (experiment, case, kind,
 seed, settings): change a setting and the run is redone; change the *code*
-and pass ``--fresh`` to redo everything.
+and pass ``--fresh`` to redo the runs asked for (the others' records stay).
 
 Example:
     >>> import tempfile
@@ -42,11 +42,10 @@ def run_key(run: Run) -> str:
 class Journal:
     """Append-only record of finished runs, read back on the next ``reproduce``."""
 
-    def __init__(self, path: Path, fresh: bool = False) -> None:
+    def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.records: dict[str, dict[str, list[dict]]] = {}
-        if fresh and self.path.exists():
-            self.path.unlink()
+        self._lines: dict[str, str] = {}
         if self.path.exists():
             self._read()
 
@@ -58,6 +57,7 @@ class Journal:
             try:
                 entry = json.loads(line)
                 self.records[entry["key"]] = entry["tables"]
+                self._lines[entry["key"]] = line
             except (json.JSONDecodeError, KeyError, TypeError):
                 # a run killed mid-write leaves a torn last line: that run is simply redone
                 warnings.warn(
@@ -79,10 +79,22 @@ class Journal:
         self.records[key] = tables
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"key": key, "run": asdict(run), "tables": tables}, default=_plain)
+        self._lines[key] = line
         with self.path.open("a") as f:
             f.write(line + "\n")
             f.flush()
             os.fsync(f.fileno())
+
+    def forget(self, runs: list[Run]) -> None:
+        """Drop the records of ``runs`` (rewriting the file atomically); every other record stays."""
+        from ..training.outputs import atomic_write
+
+        for key in map(run_key, runs):
+            self.records.pop(key, None)
+            self._lines.pop(key, None)
+        if self.path.exists():
+            text = "".join(line + "\n" for line in self._lines.values())
+            atomic_write(self.path, lambda f: f.write(text.encode()))
 
 
 def _plain(value: object) -> object:

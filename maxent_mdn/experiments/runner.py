@@ -70,7 +70,7 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         row["entropy_error"] = row["entropy"] - row["reference_entropy"]
     tables: dict[str, list[dict]] = {run.experiment: [row]}
     if run.case == "option-pricing":
-        x = result.flow.sample((200_000,)).double()[:, 0]
+        x = result.flow.sample((200_000,)).double()[:, 0] * OPTION["s0"]  # the case is in units of S0
         disc = math.exp(-OPTION["r"] * OPTION["t"])
         errors = [disc * float((x - k).clamp_min(0).mean()) - true_call_price(k) for k in OPTION["held_out"]]
         row["pricing_error"] = float(np.max(np.abs(errors)))
@@ -194,7 +194,7 @@ def reproduce(
     """Run the experiments ``names``; write ``out/<table>.csv`` (atomically) and return the tables.
 
     Finished runs are journalled in ``out/runs.jsonl`` (:class:`~.journal.Journal`) and
-    skipped on the next call unless ``fresh``; the CSVs are rewritten after every
+    skipped on the next call unless ``fresh`` (which redoes the runs of ``names`` only); the CSVs are rewritten after every
     run, so an interrupted reproduction keeps its finished runs. A failing run
     does not stop the others: they all finish, then :class:`ReproductionError` names it.
     """
@@ -203,7 +203,9 @@ def reproduce(
     log = log or (lambda s: print(s, file=sys.stderr))
     out = Path(out)
     todo = [r for name in names for r in runs(name, quick, seeds)]
-    journal = Journal(out / "runs.jsonl", fresh=fresh)
+    journal = Journal(out / "runs.jsonl")
+    if fresh:
+        journal.forget(todo)
     pending = [r for r in todo if not journal.done(r)]
     if len(pending) < len(todo):
         log(

@@ -40,7 +40,7 @@ in EPI (Bittner et al. 2021), whose sign test is too weak to hold a 1% tolerance
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
@@ -105,25 +105,43 @@ class AugmentedLagrangian:
         ineq = self.inequality.to(g.device)
         return torch.where(ineq, g.clamp_min(0.0), g)
 
-    def loss(self, statistics: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
+    def loss(
+        self, statistics: Tensor, log_q: Tensor, total: Callable[[Tensor], Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         """The loss for one batch, and the full-batch violation ``g`` (detached).
 
         Args:
             statistics: :math:`T(x)` for the batch, ``(n, M)``.
             log_q: :math:`\\log q(x)` estimates, ``(n,)``.
+            total: data-parallel training: sums a tensor over processes
+                (gradient-preserving), making every mean a mean over the
+                global batch and each half-batch the union of the processes'
+                halves; ``None`` for one process.
         """
         n = statistics.shape[0]
         if n < 2:
             raise ValueError("the augmented Lagrangian needs a batch of at least 2 (two halves)")
-        g = self.violation(statistics.mean(0))
-        g1 = self.violation(statistics[: n // 2].mean(0))
-        g2 = self.violation(statistics[n // 2 :].mean(0)).detach()
+        h = n // 2
+        local = torch.cat(
+            [
+                statistics[:h].sum(0),
+                statistics[h:].sum(0),
+                log_q.sum().reshape(1),
+                statistics.new_tensor([h, n - h]),
+            ]
+        )
+        sums = local if total is None else total(local)
+        m = statistics.shape[1]
+        first, second, sum_log_q, (n1, n2) = sums[:m], sums[m : 2 * m], sums[2 * m], sums[2 * m + 1 :]
+        g = self.violation((first + second) / (n1 + n2))
+        g1 = self.violation(first / n1)
+        g2 = self.violation(second / n2).detach()
         lam = self.lam.to(g)
         ineq = self.inequality.to(g.device)
         eq_term = lam * g + self.c * g1 * (self.metric.to(g) @ g2)
         ineq_term = (lam + self.c * g2 / self.scale.to(g).pow(2)).clamp_min(0.0) * g1
         penalty = torch.where(ineq, ineq_term, eq_term).sum()
-        return log_q.mean() + penalty, g.detach()
+        return sum_log_q / (n1 + n2) + penalty, g.detach()
 
     def update_multipliers(self, g_hat: Tensor) -> None:
         r""":math:`\lambda \leftarrow \lambda + \min(c, \rho)\, W\hat g`, clipped at zero for inequality rows.

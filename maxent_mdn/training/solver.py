@@ -23,6 +23,7 @@ from ..reference import Reference, reference_for
 from .averaging import TailAverage
 from .checkpoint import load_checkpoint, save_checkpoint, spec_digest
 from .config import DTYPES, SolverConfig
+from .distributed import World
 from .evaluate import evaluate
 from .result import Result
 from .schedule import TemperatureSchedule
@@ -31,24 +32,32 @@ __all__ = ["Result", "SolverConfig", "solve"]
 
 
 def _test_violations(
-    flow: Flow, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig
+    flow: Flow, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig, world: World
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Violations :math:`g` of ``test_batches`` independent batches ``(B, M)``, and the covariance of T ``(M, M)``."""
+    """Violations :math:`g` of ``test_batches`` independent batches ``(B, M)``, and the covariance of T ``(M, M)``.
+
+    Data-parallel: each rank draws its share of the batches and all see all of them.
+    """
     means, covs = [], []
     with torch.no_grad():
-        for _ in range(cfg.test_batches):
+        for _ in range(-(-cfg.test_batches // world.size)):
             t = problem.statistics(flow.rsample((cfg.test_batch_size,))).double()
             means.append(alm.violation(t.mean(0)))
             covs.append(torch.cov(t.T).reshape(t.shape[1], t.shape[1]))
-    return torch.stack(means).cpu(), torch.stack(covs).mean(0).cpu()
+        means_, covs_ = world.gather_values(torch.stack(means)), world.gather_values(torch.stack(covs))
+    return means_.cpu(), covs_.mean(0).cpu()
 
 
-def _check_finite(problem: MaxEntProblem, step: int, log_q: torch.Tensor, stats_: torch.Tensor) -> None:
-    if not torch.isfinite(log_q).all():
+def _check_finite(
+    problem: MaxEntProblem, step: int, log_q: torch.Tensor, stats_: torch.Tensor, world: World
+) -> None:
+    """Raise ``FloatingPointError`` naming the non-finite term, on every rank alike."""
+    local = torch.cat([~torch.isfinite(log_q).all().reshape(1), ~torch.isfinite(stats_).all(0)])
+    bad = world.any(local)
+    if bad[0]:
         raise FloatingPointError(f"step {step}: the flow's log-density went non-finite")
-    bad = ~torch.isfinite(stats_).all(0)
-    if bad.any():
-        names = [f"{n}[{i}]" for (n, i), b in zip(problem.rows, bad.tolist(), strict=True) if b]
+    if bad[1:].any():
+        names = [f"{n}[{i}]" for (n, i), b in zip(problem.rows, bad[1:].tolist(), strict=True) if b]
         raise FloatingPointError(f"step {step}: constraint statistic {', '.join(names)} went non-finite")
 
 
@@ -77,6 +86,7 @@ def _inner_run(
     outer: int,
     lr: float,
     start: float,
+    world: World,
 ) -> None:
     """One inner run of Adam on the augmented Lagrangian (fresh moments); raises ``FloatingPointError`` on NaN/inf."""
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
@@ -85,19 +95,23 @@ def _inner_run(
     labels = [f"{n}[{i}]" for n, i in problem.rows]
     gumbel = isinstance(flow.base, GumbelMoG)
     discrete = getattr(flow, "discrete", False)  # RAD: drawn pieces need a score-function term
+    batch = world.local(cfg.batch, "batch")
+    parallel = {"gather": world.gather} if gumbel and world.distributed else {}
+    total = world.sum if world.distributed else None
     for i in range(inner):
         if gumbel:
             flow.base.tau = schedule(step)
         if discrete:
-            x, log_q, log_gate = flow.rsample_with_score(cfg.batch)
+            x, log_q, log_gate = flow.rsample_with_score(batch)
         else:
-            x, log_q = flow.rsample_and_log_prob(cfg.batch, estimator=cfg.estimator)
+            x, log_q = flow.rsample_and_log_prob(batch, estimator=cfg.estimator, **parallel)
         stats_ = problem.statistics(x)
-        _check_finite(problem, step, log_q, stats_)
-        loss, g = alm.loss(stats_, log_q)
+        _check_finite(problem, step, log_q, stats_, world)
+        loss, g = alm.loss(stats_, log_q, total)
         objective = loss + score_function_term(loss, stats_, log_q, log_gate) if discrete else loss
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
+        world.average_gradients(flow)
         _check_gradients(flow, step)
         optimizer.step()
         _check_parameters(flow, step)
@@ -109,7 +123,7 @@ def _inner_run(
             row = {
                 "step": step,
                 "outer": outer,
-                "entropy": -float(log_q.detach().mean()),
+                "entropy": -float(world.sum(log_q.detach().sum()) / cfg.batch),
                 "loss": float(loss.detach()),
             }
             row.update({f"g:{k}": float(v) for k, v in zip(labels, g.tolist(), strict=True)})
@@ -131,6 +145,7 @@ def solve(
     checkpoint: str | Path | None = None,
     resume: bool = False,
     spec_path: str | Path | None = None,
+    world: World | None = None,
     **settings: object,
 ) -> Result:
     r"""Maximize entropy under ``problem``'s constraints with a flow; see :class:`SolverConfig` for ``settings``.
@@ -146,6 +161,11 @@ def solve(
             settings must match, except a larger ``steps``); the result is
             bit-identical to an uninterrupted run on CPU.
         spec_path: the spec file the problem came from (recorded in checkpoints).
+        world: data-parallel training over the initialized process group
+            (:func:`~maxent_mdn.training.distributed.init_distributed`): each
+            rank draws ``batch / size`` samples, the step equals the
+            single-process step on the global batch, only rank 0 writes the
+            checkpoint and shows progress. Default: this process alone.
         **settings: any field of :class:`SolverConfig` (``base``, ``components``,
             ``transform``, ``layers``, ``steps``, ``tau``, ``seed``, ...).
 
@@ -167,9 +187,19 @@ def solve(
     cfg = SolverConfig(**settings).validate()  # type: ignore[arg-type]
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
+    world = world or World()
+    if world.distributed:
+        if cfg.base == "rad":
+            raise ValueError(
+                "data-parallel training supports the gaussian, gumbel-mog and exact-mog bases, not rad"
+            )
+        if resume:
+            raise ValueError("resuming a data-parallel solve is not supported; resume it in one process")
+        world.local(cfg.batch, "batch")
     check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     if progress is None:
         progress = sys.stderr.isatty()
+    progress = progress and world.is_main
     ref = reference_for(problem) if reference is True else (reference or None)
 
     start = time.perf_counter()
@@ -189,6 +219,9 @@ def solve(
         device=cfg.device,
         dtype=dtype,
     )
+    if world.distributed:  # the same parameters everywhere, a different sample stream per rank
+        world.broadcast_parameters(flow)
+        torch.manual_seed(cfg.seed + 7919 * world.rank)
     schedule = TemperatureSchedule(cfg.tau, cfg.anneal_rate, cfg.tau_min)
     alm = AugmentedLagrangian(
         problem.targets, problem.relations, cfg.c0, cfg.beta, cfg.gamma, cfg.c_max, cfg.dual_step
@@ -211,7 +244,7 @@ def solve(
         rng.bit_generator.state = saved["rng_numpy"]
         start -= saved["seconds"]
     else:
-        g_before, cov = _test_violations(flow, problem, alm, cfg)
+        g_before, cov = _test_violations(flow, problem, alm, cfg, world)
         alm.set_covariance(cov)
         state["norms_before"] = alm.norms(g_before)
     spec_sha256 = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
@@ -226,7 +259,9 @@ def solve(
             lr = max(cfg.lr_min, cfg.lr * cfg.lr_decay**outer) * state["lr_scale"]
             snapshot = copy.deepcopy(flow.state_dict())
             try:
-                _inner_run(flow, problem, alm, cfg, schedule, averager, history, bar, step, outer, lr, start)
+                _inner_run(
+                    flow, problem, alm, cfg, schedule, averager, history, bar, step, outer, lr, start, world
+                )
             except FloatingPointError as err:  # roll back to the start of this inner run, halve the lr
                 state["rollbacks"] += 1
                 if state["rollbacks"] > cfg.max_rollbacks:
@@ -244,7 +279,7 @@ def solve(
             step += min(cfg.inner_steps, cfg.steps - step)
             averager.copy_to()
             outer += 1
-            g_after, cov = _test_violations(flow, problem, alm, cfg)
+            g_after, cov = _test_violations(flow, problem, alm, cfg, world)
             converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol)
             passes = passes + 1 if converged else 0
             if passes >= cfg.patience and outer >= cfg.min_outer:
@@ -255,7 +290,7 @@ def solve(
             if not converged:  # at the noise floor norms cannot shrink; growing c there only adds noise
                 alm.update_penalty(state["norms_before"], norms_after, rng)
             state["norms_before"] = norms_after
-            if checkpoint is not None:
+            if checkpoint is not None and world.is_main:
                 state.update(step=step, outer=outer, passes=passes)
                 save_checkpoint(
                     checkpoint,

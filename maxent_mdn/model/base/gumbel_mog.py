@@ -2,6 +2,7 @@ r"""The Gumbel-softmax mixture of Gaussians: the reparameterized base of this pr
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -109,7 +110,11 @@ class GumbelMoG(BaseDistribution):
         return Selection(log_c, c, c @ self.mu, c @ self.log_sigma.exp())
 
     def rsample_and_log_prob(
-        self, n: int, estimator: str | None = "nested", num_nested: int | None = None
+        self,
+        n: int,
+        estimator: str | None = "nested",
+        num_nested: int | None = None,
+        gather: Callable[[Tensor], Tensor] | None = None,
     ) -> tuple[Tensor, Tensor]:
         r"""Draw ``n`` samples :math:`z_0` ``(n, D)`` and estimate :math:`\log p(z_0)` ``(n,)``.
 
@@ -120,6 +125,10 @@ class GumbelMoG(BaseDistribution):
                 ``"concrete-joint"`` (eq. 2); see
                 :mod:`maxent_mdn.objective.estimators`. ``None``: no density.
             num_nested: size of the independent nested batch (default ``n``).
+            gather: data-parallel training: maps this process's nested
+                parameters ``(m, 2D)`` to every process's, concatenated
+                (:meth:`~maxent_mdn.training.distributed.World.gather`), so the
+                nested average runs over the global batch.
         """
         positive_int("n", n)
         sel = self.select(n)
@@ -127,21 +136,33 @@ class GumbelMoG(BaseDistribution):
         if estimator is None:
             return z, z.new_zeros(n)
         check_estimator(estimator)
+        if estimator == "loo" and gather is not None:
+            raise ValueError(
+                "the leave-one-out estimator is not available in data-parallel training; use nested"
+            )
         if estimator == "nested":
-            log_p = log_mean_gaussian(z, sel.loc, sel.scale)
+            log_p = log_mean_gaussian(z, *self._nested(sel, gather))
         elif estimator == "loo":
             if n < 2:
                 raise ValueError("the leave-one-out estimator needs a batch of at least 2")
             log_p = log_mean_gaussian(z, sel.loc, sel.scale, exclude_diagonal=True)
         elif estimator == "independent":
             nested = self.select(positive_int("num_nested", num_nested or n))
-            log_p = log_mean_gaussian(z, nested.loc, nested.scale)
+            log_p = log_mean_gaussian(z, *self._nested(nested, gather))
         elif estimator == "exact":
             log_p = self.exact_log_prob(z)
         else:  # concrete-joint
             log_p = concrete_log_prob(sel.log_c, self.logits, self._tau)
             log_p = log_p + diag_normal_log_prob(z, sel.loc, sel.scale)
         return z, log_p
+
+    @staticmethod
+    def _nested(sel: Selection, gather: Callable[[Tensor], Tensor] | None) -> tuple[Tensor, Tensor]:
+        """The nested batch's (loc, scale): this process's, or every process's with ``gather`` (one collective)."""
+        if gather is None:
+            return sel.loc, sel.scale
+        both = gather(torch.cat([sel.loc, sel.scale], -1))
+        return both[:, : sel.loc.shape[1]], both[:, sel.loc.shape[1] :]
 
     def log_prob(self, z: Tensor, num_nested: int = 4096, chunk_size: int | None = None) -> Tensor:
         r"""Independent nested estimate of :math:`\log p(z_0)` at arbitrary points.
