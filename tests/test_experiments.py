@@ -59,6 +59,8 @@ def _synthetic_tables() -> dict[str, pd.DataFrame]:
             "base": b,
             "seed": s,
             "kl": rng.uniform(0.01, 0.1),
+            "kl_knn": rng.uniform(0.01, 0.1),
+            "converged": bool(s),
             "max_violation": rng.uniform(0.001, 0.1),
             "entropy_error": rng.normal(0, 0.01),
             "pricing_error": rng.uniform(0, 1),
@@ -105,6 +107,9 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
         frame.to_csv(results / f"{name}.csv", index=False)
     assert set(_synthetic_tables()) == set(FIGURES)
     assert main(["figures", "--results", str(results), "--out", str(out)]) == 0
+    table = (out / "results.md").read_text().splitlines()
+    # header; dirichlet, multimodal, option: 2 cases x 4 bases; estimators, temperature: 2 cases x 1 setting
+    assert len(table) == 2 + 3 * 8 + 2 + 2 and "| 1/2 |" in table[2]
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == len(FIGURES) and len(list(out.glob("*.pdf"))) == len(FIGURES)
     assert all((out / p).stat().st_size > 5000 for p in pngs)
