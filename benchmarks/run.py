@@ -167,15 +167,23 @@ def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | 
 def main(argv: list[str] | None = None) -> dict[str, object]:
     """Run the benchmarks; print a table and write ``results.json``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="kernel sizes n in {1024, 4096} only")
+    parser.add_argument(
+        "--steps-only",
+        action="store_true",
+        help="only the training-step comparison (items 3-4); the kernel results in results.json are kept",
+    )
     args = parser.parse_args(argv)
     sizes = (1024, 4096) if args.quick else (1024, 4096, 16384)
     report: dict[str, object] = {
         "machine": f"{platform.machine()} {platform.processor()}, {torch.get_num_threads()} torch threads",
         "torch": torch.__version__,
     }
-    kernel = []
-    for n in sizes:
+    if args.steps_only and OUT.is_file():
+        previous = json.loads(OUT.read_text())
+        report.update({k: previous[k] for k in ("kernel", "peak_memory_gib_n16384_d16") if k in previous})
+    kernel = [] if not args.steps_only else report.get("kernel", [])
+    for n in () if args.steps_only else sizes:
         for d in (2, 16, 64):
             row = kernel_case(n, d)
             kernel.append(row)
@@ -186,7 +194,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
                 flush=True,
             )
     report["kernel"] = kernel
-    if not args.quick:
+    if not args.quick and not args.steps_only:
         report["peak_memory_gib_n16384_d16"] = peak_memory()
         print(f"peak memory n=16384 D=16: {report['peak_memory_gib_n16384_d16']:.3f} GiB", flush=True)
     steps = []

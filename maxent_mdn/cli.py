@@ -80,7 +80,7 @@ def _train(args: argparse.Namespace) -> int:
     problem = load_spec(spec)
     out = Path(args.resume or args.out or Path("runs") / problem.name)
     if args.distributed:
-        from .training.distributed import init_distributed
+        from .training.distributed import finish_distributed, init_distributed
 
         if args.resume:
             raise ValueError("--resume and --distributed do not combine; resume in one process")
@@ -98,15 +98,15 @@ def _train(args: argparse.Namespace) -> int:
             world=world,
             **settings,
         )
+        if world is not None:
+            finish_distributed()
     except KeyboardInterrupt:
         if (out / "checkpoint.pt").is_file():
             print(f"interrupted; continue with: maxent-mdn train --resume {out}", file=sys.stderr)
         raise
     finally:
         if world is not None:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            finish_distributed(clean=False)  # a no-op after a clean finish
     if world is not None and not world.is_main:  # rank 0 writes and reports
         return 0 if result.converged else NOT_CONVERGED
     save_run(result, out)

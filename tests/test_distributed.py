@@ -18,7 +18,7 @@ from maxent_mdn.experiments.runner import SPECS
 from maxent_mdn.model import make_flow
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
 from maxent_mdn.problem import load_spec
-from maxent_mdn.training.distributed import World, init_distributed
+from maxent_mdn.training.distributed import World, finish_distributed, init_distributed
 
 SIZE, LOCAL = 2, 64  # two ranks of 64 samples: a global batch of 128
 
@@ -61,7 +61,7 @@ def _gradient_worker(rank: int, base: str, port: int, out: str) -> None:
     loss.backward()
     world.average_gradients(flow)
     torch.save({"loss": loss.detach(), **{n: p.grad for n, p in flow.named_parameters()}}, f"{out}.{rank}")
-    torch.distributed.destroy_process_group()
+    finish_distributed()
 
 
 @pytest.mark.parametrize("base", ["gumbel-mog", "gaussian"])

@@ -39,12 +39,19 @@ from __future__ import annotations
 
 import datetime
 import os
+import warnings
 
 import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["World", "init_distributed"]
+__all__ = ["World", "finish_distributed", "init_distributed"]
+
+# torch 2.13 marks these gradient-preserving collectives deprecated in favour of the private
+# torch.distributed._functional_collectives; they remain the public API, so quiet that one notice
+warnings.filterwarnings(
+    "ignore", message=r"torch\.distributed\.nn\.functional\.\w+ is deprecated", category=FutureWarning
+)
 
 
 class World:
@@ -145,3 +152,16 @@ def init_distributed(device: str = "cpu", timeout_s: float = 600.0) -> World:
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo", timeout=datetime.timedelta(seconds=timeout_s))
     return World()
+
+
+def finish_distributed(clean: bool = True) -> None:
+    """Leave the process group; after a clean finish, wait for every rank first.
+
+    Without the barrier a rank that tears its connections down while a peer is
+    still finishing can take that peer down with ``SIGABRT`` (gloo).
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    if clean:
+        dist.barrier()
+    dist.destroy_process_group()
