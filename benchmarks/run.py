@@ -149,7 +149,9 @@ def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | 
     except ImportError:
         return None
     torch.manual_seed(0)
-    nsf = zuko.flows.NSF(d, transforms=4, bins=16, hidden_features=(64, 64), activation=torch.nn.SiLU)
+    nsf = zuko.flows.NSF(
+        d, transforms=4, bins=16, passes=2, hidden_features=(64, 64), activation=torch.nn.SiLU
+    )
     flow = zuko.flows.Flow(zuko.flows.LazyInverse(nsf.transform), nsf.base) if inverted else nsf
     alm = AugmentedLagrangian(torch.ones(2 * d), ["=="] * (2 * d))
     opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
