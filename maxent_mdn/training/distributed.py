@@ -57,8 +57,9 @@ warnings.filterwarnings(
 class World:
     """The ranks a solve runs on; with no process group, one process and identity collectives."""
 
-    def __init__(self) -> None:
-        self.distributed = dist.is_available() and dist.is_initialized()
+    def __init__(self, use_process_group: bool = True) -> None:
+        """``use_process_group=False``: this process alone, even inside an initialized process group."""
+        self.distributed = use_process_group and dist.is_available() and dist.is_initialized()
         self.size = dist.get_world_size() if self.distributed else 1
         self.rank = dist.get_rank() if self.distributed else 0
 

@@ -187,7 +187,7 @@ def solve(
     cfg = SolverConfig(**settings).validate()  # type: ignore[arg-type]
     if resume and checkpoint is None:
         raise ValueError("resume=True needs the checkpoint path to resume from")
-    world = world or World()
+    world = world if world is not None else World(use_process_group=False)  # opt-in only
     if world.distributed:
         if cfg.base == "rad":
             raise ValueError(
