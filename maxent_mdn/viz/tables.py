@@ -42,7 +42,12 @@ def _mean_sd(values: pd.Series, digits: int) -> str:
     if values.empty:
         return "–"
     sd = values.std() if len(values) > 1 else 0.0
-    return f"{values.mean():.{digits}f} ± {sd:.{digits}f}"
+    return f"{_num(values.mean(), digits)} ± {_num(sd, digits)}"
+
+
+def _num(value: float, digits: int) -> str:
+    """Fixed point for ordinary values, three significant digits for blow-ups (KL of 10^5 and the like)."""
+    return f"{value:.{digits}f}" if abs(value) < 100 else f"{value:.3g}"
 
 
 def results_table(tables: dict[str, pd.DataFrame]) -> str:
@@ -59,11 +64,11 @@ def results_table(tables: dict[str, pd.DataFrame]) -> str:
         for (case, setting), g in t.groupby(["case", "setting"], sort=False):
             extra = ""
             if "pricing_error" in g and g["pricing_error"].notna().any():
-                extra = f" (held-out pricing error ${g['pricing_error'].mean():.3f})"
+                extra = f" (held-out pricing error ${_num(g['pricing_error'].mean(), 3)})"
             seconds = g["cpu_seconds"] if "cpu_seconds" in g else g["seconds"]
             lines.append(
                 f"| {experiment} | {case} | {setting}{extra} | {_mean_sd(g['kl'], 3)} | "
-                f"{_mean_sd(g['kl_knn'], 3)} | {g['max_violation'].max():.4f} | "
+                f"{_mean_sd(g['kl_knn'], 3)} | {_num(g['max_violation'].max(), 4)} | "
                 f"{int(g['converged'].sum())}/{len(g)} | {seconds.mean():.0f} |"
             )
     return "\n".join(lines) + "\n"
