@@ -125,21 +125,28 @@ print((kib('VmHWM:') - before) / 2**20)
     return float(out.stdout.strip())
 
 
-def step_time(base: str, d: int, batch: int = 1024) -> float:
-    """One augmented-Lagrangian step (sample, density, statistics, loss, backward, Adam) of the default flow."""
-    torch.manual_seed(0)
-    flow = make_flow(d, base=base, transform="spline", bins=16)
+def _time_step(
+    module: torch.nn.Module, draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], d: int
+) -> float:
+    """Median time of one augmented-Lagrangian step on ``draw()``'s samples and log-densities."""
     alm = AugmentedLagrangian(torch.ones(2 * d), ["=="] * (2 * d))
-    opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    opt = torch.optim.Adam(module.parameters(), lr=1e-3)
 
     def step() -> None:
-        x, log_q = flow.rsample_and_log_prob(batch)
+        x, log_q = draw()
         loss, _ = alm.loss(torch.cat([x, x**2], -1), log_q)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
     return _time(step, reps=20)
+
+
+def step_time(base: str, d: int, batch: int = 1024) -> float:
+    """One augmented-Lagrangian step (sample, density, statistics, loss, backward, Adam) of the default flow."""
+    torch.manual_seed(0)
+    flow = make_flow(d, base=base, transform="spline", bins=16)
+    return _time_step(flow, lambda: flow.rsample_and_log_prob(batch), d)
 
 
 def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | None:
@@ -153,17 +160,7 @@ def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | 
         d, transforms=4, bins=16, passes=2, hidden_features=(64, 64), activation=torch.nn.SiLU
     )
     flow = zuko.flows.Flow(zuko.flows.LazyInverse(nsf.transform), nsf.base) if inverted else nsf
-    alm = AugmentedLagrangian(torch.ones(2 * d), ["=="] * (2 * d))
-    opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
-
-    def step() -> None:
-        x, log_q = flow().rsample_and_log_prob((batch,))
-        loss, _ = alm.loss(torch.cat([x, x**2], -1), log_q)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-
-    return _time(step, reps=20)
+    return _time_step(flow, lambda: flow().rsample_and_log_prob((batch,)), d)
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:

@@ -260,7 +260,7 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument(
         "--fresh",
         action="store_true",
-        help="redo every run (default: skip runs journalled in OUT/runs.jsonl)",
+        help="redo the selected experiments' runs (default: skip runs journalled in OUT/runs.jsonl)",
     )
     rep.set_defaults(run=_reproduce)
 

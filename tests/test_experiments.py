@@ -169,6 +169,11 @@ def test_an_interrupted_reproduction_keeps_its_runs_and_resumes(
     with pytest.warns(UserWarning, match="unreadable journal line"):
         reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None)
     assert len(torn.calls) == 1
+    reread = _FakeExecute()
+    monkeypatch.setattr(runner, "execute", reread)
+    with pytest.warns(UserWarning, match="unreadable journal line"):  # the torn line is still there...
+        reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None)
+    assert reread.calls == []  # ...but the run redone after it was not glued onto it
     fresh = _FakeExecute()
     monkeypatch.setattr(runner, "execute", fresh)
     reproduce(["temperature"], quick=True, seeds=2, jobs=1, out=tmp_path, log=lambda s: None, fresh=True)

@@ -80,8 +80,9 @@ class Journal:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"key": key, "run": asdict(run), "tables": tables}, default=_plain)
         self._lines[key] = line
-        with self.path.open("a") as f:
-            f.write(line + "\n")
+        with self.path.open("a+b") as f:
+            torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
+            f.write((("\n" if torn else "") + line + "\n").encode())  # never glue onto a torn last line
             f.flush()
             os.fsync(f.fileno())
 

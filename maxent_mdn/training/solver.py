@@ -195,6 +195,10 @@ def solve(
             )
         if resume:
             raise ValueError("resuming a data-parallel solve is not supported; resume it in one process")
+        if cfg.estimator == "loo":
+            raise ValueError(
+                "the leave-one-out estimator is not available in data-parallel training; use nested"
+            )
         world.local(cfg.batch, "batch")
     check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     if progress is None:
