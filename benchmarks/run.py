@@ -25,7 +25,9 @@ Measures, in one process, and writes ``benchmarks/results.json`` plus a table:
    does. Both are reported; ``ratio_to_zuko`` is against the faster.
 
 ``--quick`` uses n in {1024, 4096} only. Timings are the median of several
-repetitions after a warm-up, on ``torch.get_num_threads()`` threads.
+repetitions after a warm-up, on ``torch.get_num_threads()`` threads; the
+training steps of items 3-4 are timed in alternating rounds, so that the
+drift of a shared machine's speed does not bias their ratios.
 """
 
 from __future__ import annotations
@@ -125,10 +127,10 @@ print((kib('VmHWM:') - before) / 2**20)
     return float(out.stdout.strip())
 
 
-def _time_step(
+def _step_fn(
     module: torch.nn.Module, draw: Callable[[], tuple[torch.Tensor, torch.Tensor]], d: int
-) -> float:
-    """Median time of one augmented-Lagrangian step on ``draw()``'s samples and log-densities."""
+) -> Callable[[], None]:
+    """One augmented-Lagrangian step (sample, density, statistics, loss, backward, Adam) on ``draw()``."""
     alm = AugmentedLagrangian(torch.ones(2 * d), ["=="] * (2 * d))
     opt = torch.optim.Adam(module.parameters(), lr=1e-3)
 
@@ -139,17 +141,36 @@ def _time_step(
         loss.backward()
         opt.step()
 
-    return _time(step, reps=20)
+    return step
 
 
-def step_time(base: str, d: int, batch: int = 1024) -> float:
-    """One augmented-Lagrangian step (sample, density, statistics, loss, backward, Adam) of the default flow."""
+def _interleaved(steps: list[Callable[[], None]], rounds: int = 8, reps: int = 5) -> list[float]:
+    """Median step time of each function, timed in alternating rounds.
+
+    The machine's speed drifts by tens of percent over seconds on a shared VM;
+    alternating puts every function under the same drift, so their ratios are
+    stable even where the absolute times are not.
+    """
+    times: list[list[float]] = [[] for _ in steps]
+    for step in steps:
+        step()  # warm-up
+    for _ in range(rounds):
+        for fn, out in zip(steps, times, strict=True):
+            for _ in range(reps):
+                t = time.perf_counter()
+                fn()
+                out.append(time.perf_counter() - t)
+    return [statistics.median(out) for out in times]
+
+
+def flow_step(base: str, d: int, batch: int = 1024) -> Callable[[], None]:
+    """A training step of the default flow (spline couplings) with the given base."""
     torch.manual_seed(0)
     flow = make_flow(d, base=base, transform="spline", bins=16)
-    return _time_step(flow, lambda: flow.rsample_and_log_prob(batch), d)
+    return _step_fn(flow, lambda: flow.rsample_and_log_prob(batch), d)
 
 
-def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | None:
+def zuko_step(d: int, batch: int = 1024, inverted: bool = True) -> Callable[[], None] | None:
     """Item 4: the Gaussian-base step with zuko's NSF of the same architecture (``None`` without zuko)."""
     try:
         import zuko
@@ -160,7 +181,7 @@ def zuko_step_time(d: int, batch: int = 1024, inverted: bool = True) -> float | 
         d, transforms=4, bins=16, passes=2, hidden_features=(64, 64), activation=torch.nn.SiLU
     )
     flow = zuko.flows.Flow(zuko.flows.LazyInverse(nsf.transform), nsf.base) if inverted else nsf
-    return _time_step(flow, lambda: flow().rsample_and_log_prob((batch,)), d)
+    return _step_fn(flow, lambda: flow().rsample_and_log_prob((batch,)), d)
 
 
 def main(argv: list[str] | None = None) -> dict[str, object]:
@@ -198,16 +219,19 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         print(f"peak memory n=16384 D=16: {report['peak_memory_gib_n16384_d16']:.3f} GiB", flush=True)
     steps = []
     for d in (2, 8):
-        gumbel, gaussian = step_time("gumbel-mog", d), step_time("gaussian", d)
-        row = {"D": d, "gumbel_mog_s": gumbel, "gaussian_s": gaussian, "ratio": gumbel / gaussian}
-        zuko_fast, zuko_native = zuko_step_time(d), zuko_step_time(d, inverted=False)
-        versus = ""
+        zuko_fast, zuko_native = zuko_step(d), zuko_step(d, inverted=False)
+        fns = [flow_step("gumbel-mog", d), flow_step("gaussian", d)]
         if zuko_fast is not None and zuko_native is not None:
-            row.update(zuko_inverted_s=zuko_fast, zuko_native_s=zuko_native)
-            row["ratio_to_zuko"] = gaussian / min(zuko_fast, zuko_native)
+            fns += [zuko_fast, zuko_native]
+        gumbel, gaussian, *zuko = _interleaved(fns)
+        row = {"D": d, "gumbel_mog_s": gumbel, "gaussian_s": gaussian, "ratio": gumbel / gaussian}
+        versus = ""
+        if zuko:
+            row.update(zuko_inverted_s=zuko[0], zuko_native_s=zuko[1])
+            row["ratio_to_zuko"] = gaussian / min(zuko)
             versus = (
-                f"; zuko NSF {min(zuko_fast, zuko_native) * 1e3:.1f} ms (native direction "
-                f"{zuko_native * 1e3:.1f} ms), ours/zuko {row['ratio_to_zuko']:.2f}"
+                f"; zuko NSF {min(zuko) * 1e3:.1f} ms (native direction "
+                f"{zuko[1] * 1e3:.1f} ms), ours/zuko {row['ratio_to_zuko']:.2f}"
             )
         steps.append(row)
         print(

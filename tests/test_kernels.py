@@ -58,3 +58,23 @@ def test_argument_errors() -> None:
         log_mean_gaussian(torch.zeros(3, 1), torch.zeros(2, 1), torch.ones(2, 1), exclude_diagonal=True)
     with pytest.raises(ValueError, match="at least one term"):
         log_mean_gaussian(torch.zeros(1, 1), torch.zeros(1, 1), torch.ones(1, 1), exclude_diagonal=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("chunk", [8, 64])
+def test_rows_spanning_hundreds_of_nats(dtype: torch.dtype, chunk: int) -> None:
+    """Terms far below a row's largest are clamped before ``exp`` (no subnormals); values and gradients hold."""
+    g = torch.Generator().manual_seed(2)
+    loc = torch.cat([torch.zeros(1, 2), 30.0 * torch.randn(39, 2, generator=g)]).double()
+    scale = torch.exp(0.5 * torch.randn(40, 2, generator=g, dtype=torch.float64))
+    z = torch.cat([loc[:20] + 0.1 * torch.randn(20, 2, generator=g, dtype=torch.float64), 80 + loc[:20]])
+    leaves = [t.clone().requires_grad_() for t in (z, loc, scale)]
+    ref = torch.logsumexp(_direct(*leaves), -1) - math.log(40)
+    ref_grads = torch.autograd.grad(ref.sum(), leaves)
+    cast = [t.detach().to(dtype).requires_grad_() for t in leaves]
+    out = log_mean_gaussian(*cast, chunk_size=chunk)
+    grads = torch.autograd.grad(out.sum(), cast)
+    tol = {"rtol": 1e-4, "atol": 1e-3} if dtype == torch.float32 else {}
+    torch.testing.assert_close(out.double(), ref, **tol)
+    for got, want in zip(grads, ref_grads, strict=True):
+        torch.testing.assert_close(got.double(), want, **tol)

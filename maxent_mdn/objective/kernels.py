@@ -48,19 +48,23 @@ def default_chunk_size(n: int) -> int:
     return max(64, _CHUNK_ENTRIES // max(n, 1))
 
 
-def _augment(z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    r"""Factors with :math:`\ell = A_z A_m^\top`: :math:`A_z = [z^2, z, 1]`, :math:`A_m = [-p/2, m p, -\tfrac12 m^2\!\cdot p - c]`.
+def _point_factors(z: Tensor, shift: Tensor) -> Tensor:
+    r""":math:`A_z = [z^2, z, 1]` of the centred points, shape ``(n, 2D + 1)``."""
+    zc = z - shift
+    return torch.cat([zc.pow(2), zc, torch.ones_like(zc[:, :1])], -1)
+
+
+def _component_factors(loc: Tensor, scale: Tensor, shift: Tensor) -> tuple[Tensor, Tensor]:
+    r""":math:`A_m = [-p/2,\ m p,\ -\tfrac12 m^2\!\cdot p - c]` with :math:`\ell = A_z A_m^\top`.
 
     Also returns the per-column maximum of :math:`\ell` (its value at
-    :math:`z = m`), used to clamp rounding in the expansion.
+    :math:`z = m`, :math:`-c`), used to clamp rounding in the expansion.
     """
-    zc, mc = z - shift, loc - shift
+    mc = loc - shift
     prec = scale.pow(-2)
-    log_norm = scale.log().sum(-1) + 0.5 * z.shape[-1] * _LOG_2PI
+    log_norm = scale.log().sum(-1) + 0.5 * loc.shape[-1] * _LOG_2PI
     const = -0.5 * (mc.pow(2) * prec).sum(-1) - log_norm
-    a_z = torch.cat([zc.pow(2), zc, torch.ones_like(zc[:, :1])], -1)
-    a_m = torch.cat([-0.5 * prec, mc * prec, const.unsqueeze(-1)], -1)
-    return a_z, a_m, -log_norm
+    return torch.cat([-0.5 * prec, mc * prec, const.unsqueeze(-1)], -1), -log_norm
 
 
 def gaussian_log_density_matrix(z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor | None = None) -> Tensor:
@@ -83,26 +87,37 @@ def gaussian_log_density_matrix(z: Tensor, loc: Tensor, scale: Tensor, shift: Te
     """
     if shift is None:
         shift = loc.detach().mean(0)
-    a_z, a_m, peak = _augment(z, loc, scale, shift)
+    a_m, peak = _component_factors(loc, scale, shift)
     # the expansion may round a quadratic form of ~0 below zero: cap at the peak value
-    return torch.minimum(a_z @ a_m.T, peak)
+    return torch.minimum(_point_factors(z, shift) @ a_m.T, peak)
 
 
-def _block(
-    z: Tensor, loc: Tensor, scale: Tensor, shift: Tensor, start: int, exclude_diagonal: bool
-) -> Tensor:
-    """One chunk of the log-density matrix, built in a single allocation and edited in place."""
-    a_z, a_m, peak = _augment(z, loc, scale, shift)
-    ell = a_z @ a_m.T
-    ell.clamp_(max=peak)
-    if exclude_diagonal:
-        rows = torch.arange(start, min(start + loc.shape[0], z.shape[0]), device=z.device)
-        ell[rows, rows - start] = -math.inf
-    return ell
+def _exp_floor(dtype: torch.dtype) -> float:
+    """Smallest exponent whose ``exp`` is still a normal number of ``dtype`` (with a margin of 1)."""
+    return math.log(torch.finfo(dtype).tiny) + 1.0
+
+
+def _diagonal(n: int, start: int, stop: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """Indices of the pairs ``(i, i)`` inside the column chunk ``[start, stop)``."""
+    rows = torch.arange(start, min(stop, n), device=device)
+    return rows, rows - start
 
 
 class _LogSumExpGaussian(torch.autograd.Function):
-    """Row logsumexp of the pairwise Gaussian log-density matrix, streamed over column chunks."""
+    """Row logsumexp of the pairwise Gaussian log-density matrix, streamed over column chunks.
+
+    Each chunk is one allocation edited in place. Exponents are clamped below
+    just above the log of the dtype's smallest normal number (-86.3 in float32):
+    a term that small is lost next to the row's largest, which contributes 1,
+    and ``exp`` with a subnormal result is about 100 times slower on x86 CPUs
+    (measured: 37 ms against 0.4 ms for 2^20 float32 entries).
+
+    When the nested axis fits in one chunk (``m <= chunk``: every training step
+    with the default chunk size up to n = 1024) the forward pass keeps its block
+    :math:`E_{ij} = \\exp(\\ell_{ij} - \\max_j \\ell_{ij})` and its row sums for the
+    backward pass, which then skips the recomputation (a third of its work);
+    memory stays :math:`O(n \\cdot \text{chunk})`.
+    """
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -114,49 +129,70 @@ class _LogSumExpGaussian(torch.autograd.Function):
         chunk: int,
     ) -> Tensor:
         shift = loc.mean(0)
+        a_z = _point_factors(z, shift)
+        floor = _exp_floor(z.dtype)
         running_max = z.new_full((z.shape[0],), -math.inf)
         running_sum = z.new_zeros(z.shape[0])
         for start in range(0, loc.shape[0], chunk):
             stop = min(start + chunk, loc.shape[0])
-            ell = _block(z, loc[start:stop], scale[start:stop], shift, start, exclude_diagonal)
-            new_max = torch.maximum(running_max, ell.max(-1).values)
+            a_m, peak = _component_factors(loc[start:stop], scale[start:stop], shift)
+            ell = (a_z @ a_m.T).clamp_(max=peak)
+            if exclude_diagonal:
+                diag = _diagonal(z.shape[0], start, stop, z.device)
+                ell[diag] = -math.inf
+            new_max = torch.maximum(running_max, ell.amax(-1))
             safe = torch.where(torch.isfinite(new_max), new_max, torch.zeros_like(new_max))
-            block_sum = ell.sub_(safe.unsqueeze(-1)).exp_().sum(-1)
-            running_sum = running_sum * torch.exp(running_max - safe) + block_sum
+            ell.sub_(safe.unsqueeze(-1)).clamp_(min=floor).exp_()
+            if exclude_diagonal:
+                ell[diag] = 0.0
+            running_sum = running_sum * torch.exp(running_max - safe) + ell.sum(-1)
             running_max = new_max
         lse = running_max + running_sum.log()
-        ctx.save_for_backward(z, loc, scale, lse)
+        ctx.kept = loc.shape[0] <= chunk and any(ctx.needs_input_grad[:3])
+        kept = (ell, running_sum.reciprocal()) if ctx.kept else ()
+        ctx.save_for_backward(z, loc, scale, lse, *kept)
         ctx.exclude_diagonal, ctx.chunk = exclude_diagonal, chunk
         return lse
 
     @staticmethod
     @once_differentiable
     def backward(ctx: torch.autograd.function.FunctionCtx, grad: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        z, loc, scale, lse = ctx.saved_tensors
+        z, loc, scale, lse, *kept = ctx.saved_tensors
         shift = loc.mean(0)
         zc = z - shift
         d = z.shape[-1]
-        # one product gives W^T z, W^T z^2 and the column sums of W
-        z_stack = torch.cat([zc, zc.pow(2), torch.ones_like(zc[:, :1])], -1)
-        grad_z = torch.zeros_like(z)
+        floor = _exp_floor(z.dtype)
+        # [A_z, -lse]: one product gives ell_ij - lse_i, the log of the softmax weight W_ij
+        a_z = torch.cat([_point_factors(z, shift), -lse.unsqueeze(-1)], -1)
+        # dL/d ell_ij = grad_i W_ij = r_i w_ij: the row factor r scales the small factors, never the
+        # n x m block w (W itself when recomputed, r = grad; the kept E with W = E / S, r = grad / S)
+        factor = grad * kept[1] if kept else grad
+        # one product gives (r w)^T z, (r w)^T z^2 and the column sums of r w
+        z_stack = factor.unsqueeze(-1) * torch.cat([zc, zc.pow(2), torch.ones_like(zc[:, :1])], -1)
+        w_rows = torch.zeros_like(z)
         grad_loc, grad_scale = torch.empty_like(loc), torch.empty_like(scale)
         for start in range(0, loc.shape[0], ctx.chunk):
             stop = min(start + ctx.chunk, loc.shape[0])
             m, s = loc[start:stop], scale[start:stop]
-            # g_ij = dL/d ell_ij = grad_i * softmax_j(ell_i), in place in the recomputed block
-            g = _block(z, m, s, shift, start, ctx.exclude_diagonal)
-            g.sub_(lse.unsqueeze(-1)).exp_().mul_(grad.unsqueeze(-1))
+            if kept:
+                w = kept[0]
+            else:
+                a_m, _ = _component_factors(m, s, shift)
+                # W_ij <= 1: the upper clamp caps rounding in the expansion, as the forward's peak does
+                w = (a_z @ torch.cat([a_m, torch.ones_like(a_m[:, :1])], -1).T).clamp_(floor, 0.0).exp_()
+                if ctx.exclude_diagonal:
+                    w[_diagonal(z.shape[0], start, stop, z.device)] = 0.0
             mc, prec = m - shift, s.pow(-2)
             # d ell_ij / d z_i = -(z_i - m_j) p_j
-            rows = g @ torch.cat([mc * prec, prec], -1)
-            grad_z += rows[:, :d] - zc * rows[:, d:]
-            cols = g.T @ z_stack
+            rows = w @ torch.cat([mc * prec, prec], -1)
+            w_rows += rows[:, :d] - zc * rows[:, d:]
+            cols = w.T @ z_stack
             gz, gz2, col = cols[:, :d], cols[:, d : 2 * d], cols[:, 2 * d :]
             # d ell_ij / d m_j = (z_i - m_j) p_j
             grad_loc[start:stop] = prec * (gz - mc * col)
             # d ell_ij / d s_j = (z_i - m_j)^2 / s_j^3 - 1 / s_j
             grad_scale[start:stop] = (gz2 - 2.0 * mc * gz + mc.pow(2) * col) / s.pow(3) - col / s
-        return grad_z, grad_loc, grad_scale, None, None
+        return factor.unsqueeze(-1) * w_rows, grad_loc, grad_scale, None, None
 
 
 def log_mean_gaussian(
