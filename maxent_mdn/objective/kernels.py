@@ -19,7 +19,8 @@ expansion suffers in float32 for points far from the origin.
 :func:`log_mean_gaussian` reduces :math:`\ell` over the nested axis with a
 streaming ``logsumexp`` over chunks of at most ``chunk_size`` columns, inside a
 custom :class:`torch.autograd.Function`: the forward pass keeps only the row
-``logsumexp``, the backward pass recomputes each chunk's weights
+``logsumexp`` (and, when there is a single chunk, that chunk), the backward
+pass recomputes each chunk's weights
 :math:`W_{ij} = \exp(\ell_{ij} - \operatorname{lse}_i)` and turns them into
 gradients with matrix products (:math:`W p`, :math:`W (m p)`, :math:`W^\top z`,
 :math:`W^\top z^2`). Peak memory is :math:`O(n \cdot \text{chunk})` in both
