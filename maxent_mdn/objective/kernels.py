@@ -105,7 +105,7 @@ def _diagonal(n: int, start: int, stop: int, device: torch.device) -> tuple[Tens
 
 
 class _LogSumExpGaussian(torch.autograd.Function):
-    """Row logsumexp of the pairwise Gaussian log-density matrix, streamed over column chunks.
+    r"""Row logsumexp of the pairwise Gaussian log-density matrix, streamed over column chunks.
 
     Each chunk is one allocation edited in place. Exponents are clamped below
     just above the log of the dtype's smallest normal number (-86.3 in float32):
@@ -115,9 +115,9 @@ class _LogSumExpGaussian(torch.autograd.Function):
 
     When the nested axis fits in one chunk (``m <= chunk``: every training step
     with the default chunk size up to n = 1024) the forward pass keeps its block
-    :math:`E_{ij} = \\exp(\\ell_{ij} - \\max_j \\ell_{ij})` and its row sums for the
+    :math:`E_{ij} = \exp(\ell_{ij} - \max_j \ell_{ij})` and its row sums for the
     backward pass, which then skips the recomputation (a third of its work);
-    memory stays :math:`O(n \\cdot \text{chunk})`.
+    memory stays :math:`O(n \cdot \text{chunk})`.
     """
 
     @staticmethod
