@@ -149,8 +149,8 @@ class _LogSumExpGaussian(torch.autograd.Function):
             running_sum = running_sum * torch.exp(running_max - safe) + ell.sum(-1)
             running_max = new_max
         lse = running_max + running_sum.log()
-        ctx.kept = loc.shape[0] <= chunk and any(ctx.needs_input_grad[:3])
-        kept = (ell, running_sum.reciprocal()) if ctx.kept else ()
+        keep = loc.shape[0] <= chunk and any(ctx.needs_input_grad[:3])
+        kept = (ell, running_sum.reciprocal()) if keep else ()
         ctx.save_for_backward(z, loc, scale, lse, *kept)
         ctx.exclude_diagonal, ctx.chunk = exclude_diagonal, chunk
         return lse
@@ -162,14 +162,16 @@ class _LogSumExpGaussian(torch.autograd.Function):
         shift = loc.mean(0)
         zc = z - shift
         d = z.shape[-1]
-        floor = _exp_floor(z.dtype)
-        # [A_z, -lse]: one product gives ell_ij - lse_i, the log of the softmax weight W_ij
-        a_z = torch.cat([_point_factors(z, shift), -lse.unsqueeze(-1)], -1)
+        a_z = _point_factors(z, shift)
+        if not kept:
+            floor = _exp_floor(z.dtype)
+            # [A_z, -lse]: one product gives ell_ij - lse_i, the log of the softmax weight W_ij
+            a_z_lse = torch.cat([a_z, -lse.unsqueeze(-1)], -1)
         # dL/d ell_ij = grad_i W_ij = r_i w_ij: the row factor r scales the small factors, never the
         # n x m block w (W itself when recomputed, r = grad; the kept E with W = E / S, r = grad / S)
         factor = grad * kept[1] if kept else grad
-        # one product gives (r w)^T z, (r w)^T z^2 and the column sums of r w
-        z_stack = factor.unsqueeze(-1) * torch.cat([zc, zc.pow(2), torch.ones_like(zc[:, :1])], -1)
+        # one product gives (r w)^T z^2, (r w)^T z and the column sums of r w
+        z_stack = factor.unsqueeze(-1) * a_z
         w_rows = torch.zeros_like(z)
         grad_loc, grad_scale = torch.empty_like(loc), torch.empty_like(scale)
         for start in range(0, loc.shape[0], ctx.chunk):
@@ -180,7 +182,7 @@ class _LogSumExpGaussian(torch.autograd.Function):
             else:
                 a_m, _ = _component_factors(m, s, shift)
                 # W_ij <= 1: the upper clamp caps rounding in the expansion, as the forward's peak does
-                w = (a_z @ torch.cat([a_m, torch.ones_like(a_m[:, :1])], -1).T).clamp_(floor, 0.0).exp_()
+                w = (a_z_lse @ torch.cat([a_m, torch.ones_like(a_m[:, :1])], -1).T).clamp_(floor, 0.0).exp_()
                 if ctx.exclude_diagonal:
                     w[_diagonal(z.shape[0], start, stop, z.device)] = 0.0
             mc, prec = m - shift, s.pow(-2)
@@ -188,7 +190,7 @@ class _LogSumExpGaussian(torch.autograd.Function):
             rows = w @ torch.cat([mc * prec, prec], -1)
             w_rows += rows[:, :d] - zc * rows[:, d:]
             cols = (z_stack.T @ w).T  # w.T @ z_stack, 3x faster in this order for a skinny z_stack
-            gz, gz2, col = cols[:, :d], cols[:, d : 2 * d], cols[:, 2 * d :]
+            gz2, gz, col = cols[:, :d], cols[:, d : 2 * d], cols[:, 2 * d :]
             # d ell_ij / d m_j = (z_i - m_j) p_j
             grad_loc[start:stop] = prec * (gz - mc * col)
             # d ell_ij / d s_j = (z_i - m_j)^2 / s_j^3 - 1 / s_j
