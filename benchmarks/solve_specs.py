@@ -44,7 +44,7 @@ def solve_one(job: tuple[str, str, int]) -> dict[str, object]:
         "reference_entropy": result.reference.entropy if result.reference else None,
         "kl": result.kl_to_reference,
         "kl_knn": result.kl_knn,
-        "worst_constraint": None if worst is None else f"{worst['name']}[{worst['index']}]",
+        "worst_constraint": None if worst is None else worst["row"],
         "worst_value": None if worst is None else worst["value"],
         "worst_target": None if worst is None else worst["target"],
         "within_1pct": bool(c["within_1pct"].all()),

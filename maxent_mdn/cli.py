@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
-from .model import BASES, TRANSFORMS
+from .model import BASES, DEFAULT_LAYERS, TRANSFORMS
 from .objective import ESTIMATORS
 
 __all__ = ["main"]
@@ -52,6 +54,21 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
     return settings
 
 
+def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
+    """A folder that holds a finished or an interrupted run is kept unless ``--force`` says otherwise."""
+    if force:
+        return
+    if (out / "result.json").is_file():
+        raise FileExistsError(
+            f"{out} holds a finished {kind} (result.json); pass --force to overwrite it, or --out DIR to write elsewhere"
+        )
+    if kind == "run" and (out / "checkpoint.pt").is_file():
+        raise FileExistsError(
+            f"{out} holds an interrupted run (checkpoint.pt); continue it with maxent-mdn train --resume {out}, "
+            "or pass --force to start over"
+        )
+
+
 def _train(args: argparse.Namespace) -> int:
     import signal
 
@@ -79,6 +96,8 @@ def _train(args: argparse.Namespace) -> int:
         spec, settings = args.spec, _settings(args)
     problem = load_spec(spec)
     out = Path(args.resume or args.out or Path("runs") / problem.name)
+    if not args.resume:
+        _refuse_overwrite(out, args.force, "run")
     if args.distributed:
         from .training.distributed import finish_distributed, init_distributed
 
@@ -143,11 +162,12 @@ def _fit(args: argparse.Namespace) -> int:
     from .training.outputs import atomic_write, write_csv
     from .viz.fit import plot_fit
 
+    out = Path(args.out) if args.out else Path("runs") / f"fit-{args.dataset}-{args.model}"
+    _refuse_overwrite(out, args.force, "fit")
     torch.manual_seed(args.seed)
     data = load_dataset(args.dataset, seed=args.seed)
     model = make_density_model(args.model, data.dim)
     result = fit(model, data, steps=args.steps, seed=args.seed, progress=None if args.progress else False)
-    out = Path(args.out) if args.out else Path("runs") / f"fit-{args.dataset}-{args.model}"
     summary = {"dataset": args.dataset, "model": args.model, "seed": args.seed, **result.summary()}
     atomic_write(out / "result.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
     samples = model.sample((100_000,)).double().cpu().numpy()
@@ -168,9 +188,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     from .experiments import EXPERIMENTS, ReproductionError, reproduce
 
     names = args.only or list(EXPERIMENTS)
-    unknown = sorted(set(names) - set(EXPERIMENTS))
-    if unknown:
-        raise ValueError(f"unknown experiment(s) {', '.join(unknown)}; choose from {', '.join(EXPERIMENTS)}")
     seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
     out = Path(args.out)
     try:
@@ -191,24 +208,74 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _cores() -> int:
+    """CPU cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def _global(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--debug`` and ``--threads``, accepted before or after the subcommand."""
+    keep = {} if top else {"default": argparse.SUPPRESS}  # a subcommand's copy never resets the top one
+    parser.add_argument(
+        "--debug", action="store_true", help="on an error, also show the traceback (exit codes stay)", **keep
+    )
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help=f"CPU threads for torch (default: all {_cores()} cores)",
+        **keep,
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false", help="hide the progress bar")
+    parser.add_argument(
+        "--no-progress",
+        dest="progress",
+        action="store_false",
+        help="print no progress (default: a bar on a terminal, otherwise a log line every 10 s)",
+    )
+    _global(parser, top=False)
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .datasets import DATASETS
+    from .experiments import EXPERIMENTS
+    from .training.fit import MODELS
+
     parser = argparse.ArgumentParser(
-        prog="maxent-mdn", description="Maximum-entropy distributions with Gumbel-softmax mixture flows."
+        prog="maxent-mdn",
+        description="Maximum-entropy distributions with Gumbel-softmax mixture flows.",
+        epilog="Exit codes: 0 done, 1 some reproduction runs failed, 2 bad input, 3 not converged, 130 interrupted.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True)
+    _global(parser, top=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="solve the built-in bimodal example and print the result")
     _common(demo)
     demo.set_defaults(run=_demo)
 
-    train = sub.add_parser("train", help="solve the max-ent problem of a spec file")
+    layers = ", ".join(f"{n} for {t}" for t, n in DEFAULT_LAYERS.items())
+    train = sub.add_parser(
+        "train",
+        help="solve the max-ent problem of a spec file",
+        description="Train a flow to the maximum-entropy distribution of a spec file's constraints.",
+    )
     train.add_argument("spec", nargs="?", help="a Python file defining `problem = MaxEntProblem(...)`")
     train.add_argument("--resume", metavar="DIR", help="continue the run whose checkpoint is in DIR")
     train.add_argument(
@@ -216,20 +283,29 @@ def _parser() -> argparse.ArgumentParser:
         choices=CLI_BASES,
         help="base distribution (default gumbel-mog); concrete-joint = gumbel-mog trained with the eq. 2 density",
     )
-    train.add_argument("--components", type=int, help="mixture components (default 8)")
+    train.add_argument("--components", type=int, metavar="K", help="mixture components (default 8)")
     train.add_argument("--transform", choices=TRANSFORMS, help="flow layers (default spline)")
-    train.add_argument("--layers", type=int, help="number of flow layers (default per transform)")
-    train.add_argument("--steps", type=int, help="step budget (default 6000)")
-    train.add_argument("--tau", type=float, help="Gumbel-softmax temperature (default 0.5)")
-    train.add_argument("--anneal-rate", type=float, help="temperature annealing rate r (default 0: constant)")
+    train.add_argument("--layers", type=int, metavar="L", help=f"number of flow layers (default {layers})")
+    train.add_argument("--steps", type=int, metavar="N", help="step budget (default 6000)")
+    train.add_argument("--batch", type=int, metavar="B", help="samples per step (default 1000)")
+    train.add_argument(
+        "--lr", type=float, help="Adam learning rate (default 2e-3, decayed per outer iteration)"
+    )
+    train.add_argument("--tau", type=float, metavar="T", help="Gumbel-softmax temperature (default 0.5)")
+    train.add_argument(
+        "--anneal-rate", type=float, metavar="R", help="temperature annealing rate (default 0: constant)"
+    )
     train.add_argument(
         "--estimator", choices=ESTIMATORS, help="base density for the entropy (default nested)"
     )
-    train.add_argument("--batch", type=int, help="samples per step (default 1000)")
-    train.add_argument("--lr", type=float, help="Adam learning rate (default 2e-3)")
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
-    train.add_argument("--out", help="output folder (default runs/<problem name>); holds checkpoint.pt")
+    train.add_argument(
+        "--out", metavar="DIR", help="output folder (default runs/<problem name>); holds checkpoint.pt"
+    )
+    train.add_argument(
+        "--force", action="store_true", help="overwrite a finished or interrupted run in the output folder"
+    )
     train.add_argument(
         "--distributed",
         action="store_true",
@@ -237,38 +313,53 @@ def _parser() -> argparse.ArgumentParser:
     )
     _common(train)
     train.set_defaults(run=_train)
-    from .datasets import DATASETS
-    from .training.fit import MODELS
 
     fit = sub.add_parser(
         "fit", help="density estimation: fit a model to a 2D toy dataset by maximum likelihood"
     )
-    fit.add_argument("dataset", choices=DATASETS)
+    fit.add_argument("dataset", choices=DATASETS, help=f"a seeded 2D toy dataset: {', '.join(DATASETS)}")
     fit.add_argument("--model", choices=MODELS, default="gumbel-mog", help="model (default gumbel-mog)")
-    fit.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    fit.add_argument("--out", help="output folder (default runs/fit-<dataset>-<model>)")
+    fit.add_argument("--steps", type=int, metavar="N", default=3000, help="training steps (default 3000)")
+    fit.add_argument("--out", metavar="DIR", help="output folder (default runs/fit-<dataset>-<model>)")
+    fit.add_argument("--force", action="store_true", help="overwrite a finished fit in the output folder")
     _common(fit)
     fit.set_defaults(run=_fit)
+
     rep = sub.add_parser("reproduce", help="run the reproduction experiments; one CSV per table")
     mode = rep.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="smoke test: short budgets, one seed (minutes)")
     mode.add_argument("--full", dest="quick", action="store_false", help="the committed results (default)")
-    rep.add_argument("--only", nargs="+", metavar="NAME", help="experiments to run (default: all)")
-    rep.add_argument("--seeds", type=int, help="seeds per setting (default 3; 1 with --quick)")
-    rep.add_argument("--jobs", type=int, default=2, help="runs in parallel, one thread each (default 2)")
-    rep.add_argument("--out", default="experiments/results", help="CSV folder (default experiments/results)")
+    rep.add_argument(
+        "--only",
+        nargs="+",
+        choices=EXPERIMENTS,
+        metavar="NAME",
+        help=f"experiments to run (default: all): {', '.join(EXPERIMENTS)}",
+    )
+    rep.add_argument("--seeds", type=int, metavar="S", help="seeds per setting (default 3; 1 with --quick)")
+    rep.add_argument(
+        "--jobs", type=int, metavar="J", default=2, help="runs in parallel, one thread each (default 2)"
+    )
+    rep.add_argument(
+        "--out", metavar="DIR", default="experiments/results", help="CSV folder (default experiments/results)"
+    )
     rep.add_argument(
         "--fresh",
         action="store_true",
         help="redo the selected experiments' runs (default: skip runs journalled in OUT/runs.jsonl)",
     )
+    _global(rep, top=False)
     rep.set_defaults(run=_reproduce)
 
     figs = sub.add_parser("figures", help="draw every figure from the experiment CSVs (PNG + PDF)")
     figs.add_argument(
-        "--results", default="experiments/results", help="CSV folder (default experiments/results)"
+        "--results",
+        metavar="DIR",
+        default="experiments/results",
+        help="CSV folder (default experiments/results)",
     )
-    figs.add_argument("--out", default="figures", help="figure folder (default figures)")
+    figs.add_argument("--out", metavar="DIR", default="figures", help="figure folder (default figures)")
+    _global(figs, top=False)
     figs.set_defaults(run=_figures)
     return parser
 
@@ -276,16 +367,30 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 some reproduction runs failed, 2 bad input, 3 not converged)."""
     args = _parser().parse_args(argv)
+    import torch
+
     from .problem import SpecError
     from .training.outputs import CheckpointError
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.threads or _cores())
     try:
         return args.run(args)
-    except (SpecError, CheckpointError, ValueError, TypeError, FileNotFoundError, FloatingPointError) as err:
+    except (
+        SpecError,
+        CheckpointError,
+        ValueError,
+        TypeError,
+        FileNotFoundError,
+        FileExistsError,
+        FloatingPointError,
+    ) as err:
         if args.debug:
-            raise
+            traceback.print_exc()
         print(f"maxent-mdn {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"maxent-mdn {args.command}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        torch.set_num_threads(threads)  # main() called in-process leaves the caller's setting

@@ -9,7 +9,7 @@ import pytest
 
 from maxent_mdn.cli import main
 
-HEADER = "import torch\nfrom maxent_mdn import *\n"
+HEADER = "import numpy as np, torch\nfrom maxent_mdn import *\n"
 QUARTIC = "Expectation(lambda x: x[..., 0] ** 2, 1.0, name='m2'), Expectation(lambda x: x[..., 0] ** 4, {m4}, name='m4')"
 
 # (id, spec source (None: no file), extra CLI arguments, regex the message must contain)
@@ -100,6 +100,51 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         ),
         [],
         r"conflict involves 'lo', 'hi'",
+    ),
+    (
+        "numpy in a statistic",
+        (
+            "problem = MaxEntProblem(1, [Mean(1.0), Expectation(lambda x: np.log(x[..., 0]), -0.6, name='logx')], "
+            "Positive())"
+        ),
+        [],
+        r"constraint 'logx' calls numpy on x: use torch operations on x, e.g. x.log\(\)",
+    ),
+    (
+        "detached statistic",
+        "problem = MaxEntProblem(1, [Expectation(lambda x: x[..., 0].detach(), 1.0, name='d')], Positive())",
+        [],
+        r"constraint 'd' does not depend differentiably on x",
+    ),
+    (
+        "indicator statistic",
+        (
+            "problem = MaxEntProblem(1, [Mean(1.0), Expectation(lambda x: (x[..., 0] > 1).double(), 0.3, "
+            "name='tail')], Positive())"
+        ),
+        [],
+        r"constraint 'tail' does not depend differentiably on x .*torch.sigmoid",
+    ),
+    (
+        "step statistic",
+        "problem = MaxEntProblem(1, [Expectation(lambda x: torch.round(x[..., 0]), 1.0, name='r')], Positive())",
+        [],
+        r"constraint 'r' has zero gradient at every one of \d+ samples",
+    ),
+    (
+        "statistic undefined on part of the support",
+        "problem = MaxEntProblem(1, [SecondMoment(2.0), Expectation(lambda x: x[..., 0].log(), 0.0, name='logx')])",
+        [],
+        r"constraint 'logx' is not finite at \d+ of 256 samples inside Real\(\)",
+    ),
+    (
+        "statistic raising inside",
+        (
+            "problem = MaxEntProblem(1, [Expectation(lambda x: x[..., 0] if not x.requires_grad else x @ x, 1.0, "
+            "name='mm')], Positive())"
+        ),
+        [],
+        r"constraint 'mm': fn raised RuntimeError on samples of shape \(256, 1\)",
     ),
     ("tau = 0", "ok", ["--tau", "0"], r"tau must be a positive"),
     ("components = 0", "ok", ["--components", "0"], r"components must be a positive integer"),

@@ -1,11 +1,12 @@
 """The model: base distributions, flow layers, and flows built from them."""
 
 from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
-from .factory import BASES, TRANSFORMS, make_base, make_flow, support_bijector
+from .factory import BASES, DEFAULT_LAYERS, TRANSFORMS, make_base, make_flow, support_bijector
 from .flow import Flow
 
 __all__ = [
     "BASES",
+    "DEFAULT_LAYERS",
     "TRANSFORMS",
     "BaseDistribution",
     "ExactMoG",

@@ -22,11 +22,12 @@ from .transforms import (
     Transform,
 )
 
-__all__ = ["BASES", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
+__all__ = ["BASES", "DEFAULT_LAYERS", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
 
 BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian", "rad")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
-_DEFAULT_LAYERS = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
+#: flow layers when ``layers`` is not given, per transform
+DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
 
 
 def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
@@ -116,7 +117,7 @@ def make_flow(
     choice("transform", transform, TRANSFORMS)
     choice("base", base, BASES)
     layers_given = layers
-    layers = _DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
+    layers = DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
     flow_dim = support.flow_dim(dim) if support is not None else dim
     transforms = _stack(
         transform,
@@ -128,7 +129,7 @@ def make_flow(
     )
     last = support_bijector(support, flow_dim)
     if base == "rad":  # a model of its own: folds and affine couplings over a standard normal
-        rad_layers = _DEFAULT_LAYERS["coupling"] if layers_given is None else layers
+        rad_layers = DEFAULT_LAYERS["coupling"] if layers_given is None else layers
         return make_rad(flow_dim, rad_layers, hidden=hidden, last=last).to(device=device, dtype=dtype)
     if last is not None:
         transforms.append(last)

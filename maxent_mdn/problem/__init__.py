@@ -2,6 +2,7 @@
 
 from .constraints import RELATIONS, Covariance, Expectation, LogMean, Mean, SecondMoment
 from .feasibility import InfeasibleError, check_feasible
+from .preflight import StatisticError, check_statistics
 from .spec import MaxEntProblem, SpecError, load_spec
 from .support import Interval, Positive, Real, Simplex, Support
 
@@ -19,7 +20,9 @@ __all__ = [
     "SecondMoment",
     "Simplex",
     "SpecError",
+    "StatisticError",
     "Support",
     "check_feasible",
+    "check_statistics",
     "load_spec",
 ]

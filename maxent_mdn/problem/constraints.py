@@ -69,6 +69,12 @@ class Expectation:
         """Number of scalar rows :math:`m`."""
         return self.target.numel()
 
+    @property
+    def labels(self) -> list[str]:
+        """One label per scalar row, as tables and ``history.csv`` show it: ``name`` or ``name[k]``."""
+        name = self.name or "T"
+        return [name] if self.size == 1 else [f"{name}[{k}]" for k in range(self.size)]
+
     def evaluate(self, x: Tensor) -> Tensor:
         """The statistic at ``x`` ``(n, D)`` as ``(n, m)``, with a clear error if its shape is wrong."""
         out = self.fn(x)
@@ -108,6 +114,12 @@ class Mean(Expectation):
         super().__init__(lambda x: x if idx is None else x[..., idx], target, name=name)
         self.dims = idx
 
+    @property
+    def labels(self) -> list[str]:
+        """``mean[i]`` per coordinate :math:`i` (the coordinates of ``dims`` when given)."""
+        dims = self.dims if self.dims is not None else range(self.size)
+        return [f"{self.name}[{d}]" for d in dims]
+
 
 class SecondMoment(Expectation):
     r"""Raw second moments: :math:`\mathbb E[x_i^2] = s_i` (vector target) or
@@ -128,9 +140,18 @@ class SecondMoment(Expectation):
             rows, cols = torch.triu_indices(mat.shape[0], mat.shape[0])
             super().__init__(lambda x: x[..., rows] * x[..., cols], mat[rows, cols], name=name)
             self.matrix: Tensor | None = mat
+            self._pairs = list(zip(rows.tolist(), cols.tolist(), strict=True))
         else:
             super().__init__(lambda x: x.pow(2), mat.reshape(-1), name=name)
             self.matrix = None
+            self._pairs = []
+
+    @property
+    def labels(self) -> list[str]:
+        """``second_moment[i,j]`` for a matrix target, ``second_moment[i]`` for a vector one."""
+        if not self._pairs:
+            return [f"{self.name}[{i}]" for i in range(self.size)]
+        return [f"{self.name}[{i},{j}]" for i, j in self._pairs]
 
 
 class Covariance(Expectation):
@@ -166,6 +187,12 @@ class Covariance(Expectation):
 
         super().__init__(stat, cov[rows, cols], name=name)
         self.matrix, self.mean = cov, loc
+        self._pairs = list(zip(rows.tolist(), cols.tolist(), strict=True))
+
+    @property
+    def labels(self) -> list[str]:
+        r"""``covariance[i,j]`` for each entry :math:`i \le j`."""
+        return [f"{self.name}[{i},{j}]" for i, j in self._pairs]
 
 
 class LogMean(Expectation):
@@ -178,3 +205,8 @@ class LogMean(Expectation):
 
     def __init__(self, target: float | Sequence[float], name: str = "log_mean") -> None:
         super().__init__(lambda x: torch.log(x), target, name=name)
+
+    @property
+    def labels(self) -> list[str]:
+        """``log_mean[i]`` per coordinate."""
+        return [f"{self.name}[{i}]" for i in range(self.size)]

@@ -88,6 +88,11 @@ class MaxEntProblem:
         return [(c.name, i) for c in self.constraints for i in range(c.size)]
 
     @property
+    def labels(self) -> list[str]:
+        """A label for each scalar row, e.g. ``mean[0]``, ``covariance[0,1]``, ``m4`` (see :attr:`Expectation.labels`)."""
+        return [label for c in self.constraints for label in c.labels]
+
+    @property
     def targets(self) -> Tensor:
         """All targets :math:`b` stacked, ``(M,)`` float64."""
         if not self.constraints:

@@ -76,7 +76,7 @@ def knn_entropy(x: np.ndarray, k: int = 3) -> float:
 
 
 def constraint_table(problem: MaxEntProblem, x: Tensor) -> pd.DataFrame:
-    """Per scalar constraint row: name, index, relation, target, value, stderr, violation, within 1%."""
+    """Per scalar constraint row: row label, name, index, relation, target, value, stderr, violation, within 1%."""
     stats_ = problem.statistics(x.double()).numpy()
     value = stats_.mean(0)
     stderr = stats_.std(0, ddof=1) / math.sqrt(stats_.shape[0])
@@ -92,6 +92,7 @@ def constraint_table(problem: MaxEntProblem, x: Tensor) -> pd.DataFrame:
     tolerance = np.maximum(0.01 * np.abs(target), 0.01)
     return pd.DataFrame(
         {
+            "row": problem.labels,
             "name": [r[0] for r in rows],
             "index": [r[1] for r in rows],
             "relation": rel,

@@ -17,18 +17,17 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
 
 from .._checks import choice, positive_float, positive_int
 from ..datasets import Dataset
 from ..model import Flow, GumbelMoG, make_flow
+from .progress import Progress
 
 __all__ = ["MODELS", "FitResult", "fit", "log_likelihood", "make_density_model"]
 
@@ -154,8 +153,6 @@ def fit(
     eval_every, patience = positive_int("eval_every", eval_every), positive_int("patience", patience)
     if data.dim != getattr(model, "dim", data.dim):
         raise ValueError(f"the model has dimension {model.dim}, the data {data.dim}")
-    if progress is None:
-        progress = sys.stderr.isatty()
     torch.manual_seed(seed)
     param = next(model.parameters())
     train, val, test = (t.to(param) for t in (data.train, data.val, data.test))
@@ -165,7 +162,7 @@ def fit(
     start = time.perf_counter()
     generator = torch.Generator().manual_seed(seed)
     step = 0
-    with tqdm(total=steps, disable=not progress, desc=f"fit {data.name}", leave=False) as bar:
+    with Progress(steps, mode=progress, desc=f"fit {data.name}") as bar:
         while step < steps:
             idx = torch.randint(len(train), (batch,), generator=generator)
             loss = -log_likelihood(model, train[idx], num_nested).mean()

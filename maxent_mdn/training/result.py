@@ -60,7 +60,7 @@ class Result:
             "entropy_stderr": self.entropy_stderr,
             "entropy_knn": self.entropy_knn,
             "constraints": [
-                {k: row[k] for k in ("name", "index", "relation", "target", "value", "stderr")}
+                {k: row[k] for k in ("row", "name", "index", "relation", "target", "value", "stderr")}
                 for row in self.constraints.to_dict("records")
             ],
             "max_abs_violation": self.max_abs_violation,
@@ -83,7 +83,7 @@ class Result:
             lines.append(f"KL(q || p*) {self.kl_to_reference:.4f} ± {self.kl_stderr:.4f} (model density)")
             if self.kl_knn is not None:
                 lines.append(f"KL(q || p*) {self.kl_knn:.4f} (nearest-neighbour entropy)")
-        cols = ["name", "index", "relation", "target", "value", "stderr"]
+        cols = ["row", "relation", "target", "value", "stderr"]
         lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         lines.append(f"converged: {self.converged}")
         return "\n".join(lines)

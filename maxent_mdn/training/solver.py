@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -12,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
 from ..model import Flow, GumbelMoG, make_flow
 from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
 from ..problem.feasibility import check_feasible
+from ..problem.preflight import check_statistics
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference, reference_for
 from .averaging import TailAverage
@@ -25,6 +24,7 @@ from .checkpoint import load_checkpoint, save_checkpoint, spec_digest
 from .config import DTYPES, SolverConfig
 from .distributed import World
 from .evaluate import evaluate
+from .progress import Progress
 from .result import Result
 from .schedule import TemperatureSchedule
 
@@ -57,7 +57,7 @@ def _check_finite(
     if bad[0]:
         raise FloatingPointError(f"step {step}: the flow's log-density went non-finite")
     if bad[1:].any():
-        names = [f"{n}[{i}]" for (n, i), b in zip(problem.rows, bad[1:].tolist(), strict=True) if b]
+        names = [label for label, b in zip(problem.labels, bad[1:].tolist(), strict=True) if b]
         raise FloatingPointError(f"step {step}: constraint statistic {', '.join(names)} went non-finite")
 
 
@@ -81,7 +81,7 @@ def _inner_run(
     schedule: TemperatureSchedule,
     averager: TailAverage,
     history: list[dict[str, float]],
-    bar: tqdm,
+    bar: Progress,
     step: int,
     outer: int,
     lr: float,
@@ -92,7 +92,7 @@ def _inner_run(
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     inner = min(cfg.inner_steps, cfg.steps - step)
     average_from = inner - int(cfg.average * inner)  # tail averaging: the last `average` part
-    labels = [f"{n}[{i}]" for n, i in problem.rows]
+    labels = problem.labels
     gumbel = isinstance(flow.base, GumbelMoG)
     discrete = getattr(flow, "discrete", False)  # RAD: drawn pieces need a score-function term
     batch = world.local(cfg.batch, "batch")
@@ -138,6 +138,29 @@ def _inner_run(
             )
 
 
+def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
+    """The untrained flow, after every statistic passed :func:`check_statistics` on 256 of its samples."""
+    flow = make_flow(
+        problem.dim,
+        base=cfg.base,
+        components=cfg.components,
+        transform=cfg.transform,
+        layers=cfg.layers,
+        support=problem.support,
+        tau=cfg.tau,
+        hidden=cfg.hidden,
+        bins=cfg.bins,
+        device=cfg.device,
+        dtype=DTYPES[cfg.dtype],
+    )
+    device = torch.device(cfg.device)
+    rngs = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=rngs), torch.no_grad():  # leaves the training streams as they were
+        samples = flow.rsample((256,))
+    check_statistics(problem, samples)  # numpy calls, detached or step statistics: exit 2 now, not at step 1
+    return flow
+
+
 def solve(
     problem: MaxEntProblem,
     progress: bool | None = None,
@@ -152,7 +175,8 @@ def solve(
 
     Args:
         problem: the constraint spec.
-        progress: show a tqdm bar (default: when stderr is a terminal).
+        progress: ``True`` a tqdm bar, ``False`` nothing, ``None`` (default) the bar
+            when stderr is a terminal and otherwise a plain log line every 10 s.
         reference: ``True`` computes the exact answer when one exists
             (closed form or grid), ``False`` skips it, or pass one.
         checkpoint: write the solver's state here (atomically) after every
@@ -201,28 +225,13 @@ def solve(
             )
         world.local(cfg.batch, "batch")
     check_feasible(problem)  # a clear error now rather than a solver that cannot converge
-    if progress is None:
-        progress = sys.stderr.isatty()
-    progress = progress and world.is_main
+    progress = progress if world.is_main else False
+    torch.manual_seed(cfg.seed)
+    flow = _build_flow(problem, cfg)  # and the statistics' pre-flight: a bad one fails before the reference
     ref = reference_for(problem) if reference is True else (reference or None)
 
     start = time.perf_counter()
-    torch.manual_seed(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
-    dtype = DTYPES[cfg.dtype]
-    flow = make_flow(
-        problem.dim,
-        base=cfg.base,
-        components=cfg.components,
-        transform=cfg.transform,
-        layers=cfg.layers,
-        support=problem.support,
-        tau=cfg.tau,
-        hidden=cfg.hidden,
-        bins=cfg.bins,
-        device=cfg.device,
-        dtype=dtype,
-    )
     if world.distributed:  # the same parameters everywhere, a different sample stream per rank
         world.broadcast_parameters(flow)
         torch.manual_seed(cfg.seed + 7919 * world.rank)
@@ -255,7 +264,7 @@ def solve(
     history: list[dict[str, float]] = state["history"]
     step, outer, passes = state["step"], state["outer"], state["passes"]
     averager = TailAverage(flow)
-    bar = tqdm(total=cfg.steps, initial=step, disable=not progress, desc=problem.name, leave=False)
+    bar = Progress(cfg.steps, mode=progress, desc=problem.name, initial=step)
     try:
         while step < cfg.steps:
             # Adam's step has a fixed size whatever the gradient noise, so the answer jitters by
@@ -277,7 +286,7 @@ def solve(
                 averager.reset()
                 del history[len([r for r in history if r["step"] <= step]) :]
                 state["lr_scale"] *= 0.5
-                bar.n = step
+                bar.reset_to(step)
                 warnings.warn(f"{err}: rolled back to step {step}, learning rate halved", stacklevel=2)
                 continue
             step += min(cfg.inner_steps, cfg.steps - step)
