@@ -8,12 +8,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import integrate, special
+from scipy import integrate, special, stats
 
 from maxent_mdn import Expectation, Interval, MaxEntProblem, Mean, Positive, Real, load_spec
 from maxent_mdn.reference import (
     DirichletReference,
+    ExponentialReference,
     GaussianReference,
+    TruncatedExponentialReference,
     closed_form_reference,
     dirichlet_from_log_means,
     grid_primal_entropy,
@@ -87,3 +89,53 @@ def test_unrecognized_constraints_fall_back_to_the_grid() -> None:
 def test_infeasible_log_means_are_refused() -> None:
     with pytest.raises(ValueError, match="Jensen"):
         dirichlet_from_log_means([-0.1, -0.2, -0.3])
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        GaussianReference([1.0, -1.0], [[2.0, 0.6], [0.6, 1.0]]),
+        ExponentialReference([2.0, 0.5]),
+        DirichletReference([1.0, 2.0, 3.0]),
+        TruncatedExponentialReference([0.3, 0.5, 0.8], 0.0, 1.0),
+    ],
+    ids=lambda r: r.kind,
+)
+def test_exact_draws_follow_the_closed_form(reference: object) -> None:
+    """Each coordinate's draws pass a KS test against the marginal CDF, by quadrature of the density."""
+    draws = reference.sample(4000, seed=1)
+    assert draws.dtype == torch.float64 and torch.isfinite(reference.log_prob(draws)).all()
+    assert torch.equal(draws, reference.sample(4000, seed=1))
+    if isinstance(reference, GaussianReference):  # joint check: whitened draws are standard normal
+        chol = torch.linalg.cholesky(reference.cov)
+        white = torch.linalg.solve_triangular(chol, (draws - reference.mean).T, upper=False).T
+        for column in white.T:
+            assert stats.kstest(column.numpy(), "norm").pvalue > 1e-3
+        return
+    for i in range(draws.shape[1]):
+        marginal = {
+            ExponentialReference: lambda i: stats.expon(scale=float(reference.means[i])),
+            DirichletReference: lambda i: stats.beta(
+                float(reference.alpha[i]), float(reference.alpha.sum() - reference.alpha[i])
+            ),
+            TruncatedExponentialReference: lambda i: _truncated_exponential(reference.eta[i]),
+        }[type(reference)](i)
+        assert stats.kstest(draws[:, i].numpy(), marginal.cdf).pvalue > 1e-3
+
+
+def _truncated_exponential(eta: float) -> object:
+    """p(t) ∝ e^(η t) on (0, 1) as a scipy distribution (η ≠ 0), from its CDF."""
+
+    class _Dist(stats.rv_continuous):
+        def _cdf(self, t: np.ndarray) -> np.ndarray:
+            return np.expm1(eta * t) / np.expm1(eta)
+
+    return _Dist(a=0.0, b=1.0) if eta != 0 else stats.uniform()
+
+
+def test_grid_draws_have_the_grid_moments() -> None:
+    ref = grid_reference(load_spec(ROOT / "quartic_bimodal_1d.py"))
+    draws = ref.sample(50_000, seed=0)
+    stats_ = torch.stack([draws[:, 0] ** 2, draws[:, 0] ** 4], -1)
+    stderr = stats_.std(0) / math.sqrt(len(draws))
+    assert ((stats_.mean(0) - torch.from_numpy(ref.moments)).abs() < 4 * stderr).all()

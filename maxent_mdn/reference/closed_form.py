@@ -56,6 +56,10 @@ class Reference(ABC):
     def natural_params(self) -> dict[str, list]:
         """Parameters of the answer, JSON-ready."""
 
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` exact draws ``(n, D)`` in the problem's coordinates (float64), seeded."""
+        raise NotImplementedError(f"{type(self).__name__} cannot draw samples")
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(entropy={self.entropy:.6f})"
 
@@ -81,6 +85,10 @@ class GaussianReference(Reference):
 
     def log_prob(self, x: Tensor) -> Tensor:
         return self._dist.log_prob(x.double())
+
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        draws = np.random.default_rng(seed).multivariate_normal(self.mean.numpy(), self.cov.numpy(), n)
+        return torch.from_numpy(draws)
 
     @property
     def natural_params(self) -> dict[str, list]:
@@ -109,6 +117,11 @@ class ExponentialReference(Reference):
         x = x.double()
         out = (-x / self.means - self.means.log()).sum(-1)
         return torch.where((x > 0).all(-1), out, torch.full_like(out, -math.inf))
+
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        return torch.from_numpy(
+            np.random.default_rng(seed).exponential(self.means.numpy(), (n, len(self.means)))
+        )
 
     @property
     def natural_params(self) -> dict[str, list]:
@@ -140,6 +153,9 @@ class DirichletReference(Reference):
         safe = safe / safe.sum(-1, keepdim=True)
         out = self._dist.log_prob(safe)
         return torch.where(inside, out, torch.full_like(out, -math.inf))
+
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        return torch.from_numpy(np.random.default_rng(seed).dirichlet(self.alpha.numpy(), n))
 
     @property
     def natural_params(self) -> dict[str, list]:
@@ -206,6 +222,16 @@ class TruncatedExponentialReference(Reference):
         out = (eta * x).sum(-1) - sum(self._log_norm)
         inside = ((x > self.low) & (x < self.high)).all(-1)
         return torch.where(inside, out, torch.full_like(out, -math.inf))
+
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        r"""Inverse CDF per coordinate: :math:`t = \log(1 + u (e^{\eta w} - 1)) / \eta` above ``low``."""
+        u = np.random.default_rng(seed).random((n, len(self.eta)))
+        width = self.high - self.low
+        cols = [
+            u[:, i] * width if e == 0 else np.log1p(u[:, i] * np.expm1(e * width)) / e
+            for i, e in enumerate(self.eta)
+        ]
+        return torch.from_numpy(self.low + np.stack(cols, -1))
 
     @property
     def natural_params(self) -> dict[str, list]:

@@ -150,6 +150,21 @@ class GridReference(Reference):
         out = self.problem.statistics(safe) @ torch.from_numpy(self.eta) - self.log_norm
         return torch.where(inside, out, torch.full_like(out, -math.inf))
 
+    def sample(self, n: int, seed: int = 0) -> Tensor:
+        """Draws of the grid distribution: a cell by its mass, then a uniform point in it (kept in the support)."""
+        rng = np.random.default_rng(seed)
+        prob = np.exp(self.grid_log_prob - self.grid_log_prob.max())
+        cells = rng.choice(len(prob), size=n, p=prob / prob.sum())
+        widths = np.array(
+            [(hi - lo) / len(m) for (lo, hi), m in zip(self.box, self.grid.axes_mid, strict=True)]
+        )
+        free = self.grid.free[cells] + widths * (rng.random((n, len(widths))) - 0.5)
+        if isinstance(self.problem.support, Simplex):
+            outside = free.sum(-1) >= 1.0
+            free[outside] = self.grid.free[cells[outside]]  # a jitter across the face: the cell's midpoint
+            return torch.from_numpy(np.concatenate([free, 1.0 - free.sum(-1, keepdims=True)], -1))
+        return torch.from_numpy(free)
+
     @property
     def natural_params(self) -> dict[str, list]:
         return {"eta": self.eta.tolist(), "log_norm": [self.log_norm], "box": [list(b) for b in self.box]}

@@ -17,6 +17,7 @@ from ..model import Flow, GumbelMoG
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Simplex
 from ..reference import Reference
+from .corner import corner_figure
 from .save import save_figure
 
 __all__ = ["plot_density"]
@@ -51,12 +52,13 @@ def _flow_log_prob(flow: Flow) -> object:
     return fn
 
 
-def _range(samples: np.ndarray, problem: MaxEntProblem) -> list[tuple[float, float]]:
+def _range(samples: np.ndarray, problem: MaxEntProblem, clip: bool = False) -> list[tuple[float, float]]:
+    """The central 99.8% of the samples plus 15% each side (simplex: [0, 1], or clipped to it)."""
     lo, hi = np.quantile(samples, 0.001, axis=0), np.quantile(samples, 0.999, axis=0)
     pad = 0.15 * (hi - lo)
     box = [(float(a - p), float(b + p)) for a, b, p in zip(lo, hi, pad, strict=True)]
     if isinstance(problem.support, Simplex):
-        box = [(0.0, 1.0)] * len(box)
+        box = [(max(0.0, a), min(1.0, b)) for a, b in box] if clip else [(0.0, 1.0)] * len(box)
     return box
 
 
@@ -67,12 +69,16 @@ def plot_density(
     path: str | Path,
     samples: torch.Tensor | None = None,
     grid_points: int = 161,
+    max_corner: int = 4,
 ) -> Path:
-    """Draw learned vs reference density (``dim ≤ 2`` free coordinates: densities; above: sample pairs).
+    """Draw learned vs reference density.
 
     One free coordinate: histogram of flow samples, the flow's density and the
     reference density. Two: marginals on top (learned vs reference), the
-    learned density and the reference density as heat maps below.
+    learned density and the reference density as heat maps below, on one
+    colour scale. Three or more: a corner plot of the first ``max_corner``
+    coordinates (:func:`~maxent_mdn.viz.corner.corner_figure`), against
+    exact draws from the reference where it has a sampler.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     path = Path(path)
@@ -147,7 +153,7 @@ def plot_density(
             ax.legend(fontsize=8)
         vmax = max(float(np.nanmax(d)) for _, d in panels)  # one colour scale for both panels
         for ax, (name, dens) in zip(axes[1], panels, strict=False):
-            ax.imshow(
+            image = ax.imshow(
                 dens.T,
                 origin="lower",
                 extent=(x_lo, x_hi, y_lo, y_hi),
@@ -159,17 +165,26 @@ def plot_density(
             ax.set_title(name)
             ax.set_xlabel("x1")
             ax.set_ylabel("x2")
+            fig.colorbar(image, ax=ax, label="density")
         if len(panels) == 1:
             axes[1][1].hist2d(
                 coords[:, 0], coords[:, 1], bins=120, range=[[x_lo, x_hi], [y_lo, y_hi]], cmap="mako"
             )
             axes[1][1].set_title("flow samples")
     else:
-        fig, ax = plt.subplots(figsize=(6, 6))
-        ax.hist2d(coords[:, 0], coords[:, 1], bins=120, cmap="mako")
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
-        ax.set_title("first two coordinates of flow samples")
+        k = min(problem.dim, max_corner)
+        shown = f"coordinates 1-{k} of {problem.dim}" if k < problem.dim else f"all {k} coordinates"
+        ref_draws = None
+        if reference is not None:
+            try:
+                ref_draws = reference.sample(100_000).numpy()[:, :k]
+            except NotImplementedError:
+                pass
+        ranges = _range(xs[:, :k], problem, clip=isinstance(problem.support, Simplex))
+        labels = [f"x{i + 1}" for i in range(k)]
+        fig = corner_figure(xs[:, :k], ref_draws, ranges, labels, f"{title}\n{shown}")
+        save_figure(fig, path, dpi=110)
+        return path
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
