@@ -38,3 +38,19 @@ def test_default_solve_reaches_the_reference(
         warnings.warn(f"{spec}: solve took {seconds:.0f} s, over the 5-minute goal", stacklevel=1)
     if spec == "dirichlet":  # MEFN's case: H = -1.2443
         assert abs(result.entropy - (-1.2443)) < 0.01, result.table()
+
+
+#: the first problems a new user is likely to write; seed 0 of each is in the test above
+FIRST_PROBLEMS = ("gaussian_3d", "exponential", "truncated_normal", "beta")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("spec", FIRST_PROBLEMS)
+def test_first_problems_converge_with_defaults_for_every_seed(spec: str, seed: int) -> None:
+    """With seed 0 above: 3 of 3 seeds converge with the default settings, to the same KL bound."""
+    result = solve(load_spec(ROOT / f"{spec}.py"), progress=False, seed=seed)
+    assert result.converged, result.table()
+    assert result.kl_to_reference <= 0.02, result.table()
+    assert result.kl_knn is None or result.kl_knn <= 0.02, result.table()
+    assert result.constraints["within_1pct"].all(), result.table()

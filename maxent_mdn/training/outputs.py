@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
@@ -108,7 +109,12 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
     if plot:
         from ..viz import plot_density  # seaborn/matplotlib only when drawing
 
-        plot_density(result.flow, result.problem, result.reference, out / "density.png", samples=x)
+        try:
+            plot_density(result.flow, result.problem, result.reference, out / "density.png", samples=x)
+        except Exception as err:  # noqa: BLE001 - a figure must not cost the run: everything else is written
+            warnings.warn(
+                f"density.png not drawn ({type(err).__name__}: {err}); the results are saved", stacklevel=2
+            )
     return out
 
 
