@@ -35,6 +35,7 @@ from .model.transforms import (
     SimplexMap,
     Softplus,
     SplineCoupling,
+    Standardize,
     Transform,
 )
 from .objective import ESTIMATORS
@@ -88,6 +89,7 @@ __all__ = [
     "SpecError",
     "SplineCoupling",
     "StandardNormal",
+    "Standardize",
     "Support",
     "Transform",
     "load_spec",

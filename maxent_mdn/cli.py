@@ -270,7 +270,10 @@ def _parser() -> argparse.ArgumentParser:
     _common(demo)
     demo.set_defaults(run=_demo)
 
-    layers = ", ".join(f"{n} for {t}" for t, n in DEFAULT_LAYERS.items())
+    by_count: dict[int, list[str]] = {}
+    for name, count in DEFAULT_LAYERS.items():
+        by_count.setdefault(count, []).append(name)
+    layers = ", ".join(f"{n} for {' and '.join(names)}" for n, names in by_count.items())
     train = sub.add_parser(
         "train",
         help="solve the max-ent problem of a spec file",

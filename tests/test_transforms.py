@@ -22,6 +22,7 @@ from maxent_mdn import (
     SimplexMap,
     Softplus,
     SplineCoupling,
+    Standardize,
     Transform,
 )
 
@@ -37,6 +38,9 @@ FACTORIES: dict[str, Callable[[int], Transform]] = {
     "softplus": Softplus,
     "sigmoid": lambda d: Sigmoid(d, -2.0, 3.0),
     "simplex": SimplexMap,
+    "standardize": lambda d: Standardize(
+        torch.linspace(-3.0, 5.0, d).tolist(), torch.linspace(0.3, 4.0, d).tolist()
+    ),
 }
 
 

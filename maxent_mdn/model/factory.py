@@ -19,6 +19,7 @@ from .transforms import (
     Sigmoid,
     SimplexMap,
     SplineCoupling,
+    Standardize,
     Transform,
 )
 
@@ -80,6 +81,7 @@ def make_flow(
     hidden: int = 64,
     bins: int = 8,
     bound: float = 10.0,
+    standardize: tuple[list[float], list[float]] | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
 ) -> Flow | RADFlow:
@@ -105,6 +107,9 @@ def make_flow(
         hidden: width of coupling conditioners.
         bins: spline bins.
         bound: splines act on :math:`[-B, B]` (identity outside).
+        standardize: ``(loc, scale)`` of a fixed :class:`Standardize` layer
+            between the learnable layers and the support map, one entry per
+            flow coordinate (see :func:`~maxent_mdn.problem.standardization`).
         device, dtype: where and in what precision the parameters live.
 
     Example:
@@ -127,11 +132,14 @@ def make_flow(
         positive_int("bins", bins),
         positive_float("bound", bound),
     )
+    tail = [] if standardize is None else [Standardize(*standardize)]
     last = support_bijector(support, flow_dim)
+    tail += [] if last is None else [last]
+    if tail and tail[0].dim_in != flow_dim:
+        raise ValueError(f"standardize has {tail[0].dim_in} entries, the flow {flow_dim} coordinates")
     if base == "rad":  # a model of its own: folds and affine couplings over a standard normal
         rad_layers = DEFAULT_LAYERS["coupling"] if layers_given is None else layers
-        return make_rad(flow_dim, rad_layers, hidden=hidden, last=last).to(device=device, dtype=dtype)
-    if last is not None:
-        transforms.append(last)
+        return make_rad(flow_dim, rad_layers, hidden=hidden, last=tail).to(device=device, dtype=dtype)
+    transforms.extend(tail)
     flow = Flow(make_base(base, flow_dim, positive_int("components", components), tau), transforms)
     return flow.to(device=device, dtype=dtype)

@@ -3,6 +3,7 @@
 from .constraints import RELATIONS, Covariance, Expectation, LogMean, Mean, SecondMoment
 from .feasibility import InfeasibleError, check_feasible
 from .preflight import StatisticError, check_statistics
+from .scale import standardization
 from .spec import MaxEntProblem, SpecError, load_spec
 from .support import Interval, Positive, Real, Simplex, Support
 
@@ -25,4 +26,5 @@ __all__ = [
     "check_feasible",
     "check_statistics",
     "load_spec",
+    "standardization",
 ]

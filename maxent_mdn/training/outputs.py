@@ -16,6 +16,7 @@ import pandas as pd
 import torch
 
 from ..model import Flow, make_flow
+from ..problem.scale import standardization
 from ..problem.support import Interval, Positive, Real, Simplex, Support
 from .checkpoint import CheckpointError
 from .config import DTYPES, SolverConfig
@@ -102,6 +103,7 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
             "dim": result.problem.dim,
             "support": support_to_dict(result.problem.support),
         },
+        "standardize": standardization(result.problem) if result.config.standardize else None,
         "state_dict": result.flow.state_dict(),
         "lagrangian": result.lagrangian,
     }
@@ -154,6 +156,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, A
             tau=cfg.tau,
             hidden=cfg.hidden,
             bins=cfg.bins,
+            standardize=payload.get("standardize"),
             device=device,
             dtype=DTYPES[cfg.dtype],
         )

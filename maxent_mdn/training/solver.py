@@ -17,6 +17,7 @@ from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
 from ..problem.feasibility import check_feasible
 from ..problem.preflight import check_statistics
+from ..problem.scale import standardization
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference, reference_for
 from .averaging import TailAverage
@@ -150,6 +151,7 @@ def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
         tau=cfg.tau,
         hidden=cfg.hidden,
         bins=cfg.bins,
+        standardize=standardization(problem) if cfg.standardize else None,
         device=cfg.device,
         dtype=DTYPES[cfg.dtype],
     )

@@ -109,11 +109,16 @@ class RADFlow(EventModule):
 
 
 def make_rad(
-    dim: int, layers: int = 4, pieces: int = 3, hidden: int = 64, last: Transform | None = None
+    dim: int,
+    layers: int = 4,
+    pieces: int = 3,
+    hidden: int = 64,
+    last: Transform | list[Transform] | None = None,
 ) -> RADFlow:
     """A RAD flow: an elementwise affine layer, ``layers`` x (fold, affine coupling, permutation), then ``last``.
 
-    ``last`` is an optional final bijector (e.g. onto a constrained support).
+    ``last`` is an optional final bijector, or a list of them (e.g. a
+    standardization, then the map onto a constrained support).
 
     Example:
         >>> make_rad(1).sample((3,)).shape
@@ -126,6 +131,5 @@ def make_rad(
         stack.append(AffineCoupling(dim, hidden=hidden))
         if dim > 1 and i < layers - 1:
             stack.append(Permutation(dim))
-    if last is not None:
-        stack.append(last)
+    stack.extend([] if last is None else last if isinstance(last, list) else [last])
     return RADFlow(StandardNormal(dim), stack)

@@ -2,7 +2,7 @@
 
 from .core import Transform
 from .coupling import AffineCoupling, SplineCoupling
-from .elementwise import ActNorm, ElementwiseAffine, Exp, Sigmoid, Softplus
+from .elementwise import ActNorm, ElementwiseAffine, Exp, Sigmoid, Softplus, Standardize
 from .nets import MLP
 from .permutation import Permutation
 from .residual import Planar, Radial
@@ -22,6 +22,7 @@ __all__ = [
     "SimplexMap",
     "Softplus",
     "SplineCoupling",
+    "Standardize",
     "Transform",
     "rational_quadratic_spline",
 ]

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ..._checks import positive_int
 from .core import Transform
 
-__all__ = ["ActNorm", "ElementwiseAffine", "Exp", "Sigmoid", "Softplus"]
+__all__ = ["ActNorm", "ElementwiseAffine", "Exp", "Sigmoid", "Softplus", "Standardize"]
 
 
 class ElementwiseAffine(Transform):
@@ -45,6 +45,42 @@ class ElementwiseAffine(Transform):
     def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
         x = (y - self.shift) * torch.exp(-self.log_scale)
         return x, (-self.log_scale.sum()).expand(y.shape[0])
+
+
+class Standardize(Transform):
+    r"""A fixed :math:`y = m + s \odot x`, :math:`\log|\det| = \sum_d \log s_d` (buffers, not parameters).
+
+    Puts a flow that starts near the standard normal onto the scale of the
+    problem: the solver derives :math:`m, s` from the targets (a mean, a
+    covariance's diagonal), so the learnable layers only shape the answer, and
+    a mean of 10 or a standard deviation of 1000 need not be reached by
+    gradient steps (nor pass the splines' identity tails).
+
+    Example:
+        >>> layer = Standardize([10.0, 0.0], [2.0, 1.0])
+        >>> y, ladj = layer(torch.zeros(3, 2))
+        >>> y[0].tolist(), round(float(ladj[0]), 4)
+        ([10.0, 0.0], 0.6931)
+    """
+
+    def __init__(self, loc: list[float] | Tensor, scale: list[float] | Tensor) -> None:
+        loc_ = torch.as_tensor(loc, dtype=torch.get_default_dtype()).reshape(-1)
+        scale_ = torch.as_tensor(scale, dtype=torch.get_default_dtype()).reshape(-1)
+        if loc_.shape != scale_.shape:
+            raise ValueError(
+                f"loc and scale must have one entry per coordinate, got {loc_.numel()} and {scale_.numel()}"
+            )
+        if not (torch.isfinite(loc_).all() and torch.isfinite(scale_).all() and (scale_ > 0).all()):
+            raise ValueError("Standardize needs finite locations and positive, finite scales")
+        super().__init__(loc_.numel())
+        self.register_buffer("loc", loc_)
+        self.register_buffer("scale", scale_)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        return self.loc + self.scale * x, self.scale.log().sum().expand(x.shape[0])
+
+    def inverse(self, y: Tensor) -> tuple[Tensor, Tensor]:
+        return (y - self.loc) / self.scale, (-self.scale.log().sum()).expand(y.shape[0])
 
 
 class ActNorm(ElementwiseAffine):
