@@ -79,3 +79,19 @@ def test_a_gaussian_far_from_the_origin_on_its_own_scale() -> None:
     result = solve(problem, progress=False, seed=0)
     assert result.kl_to_reference <= 0.02, result.table()
     assert result.constraints["within_1pct"].all(), result.table()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["exponential", "gaussian_3d", "dirichlet"])
+def test_the_polished_dual_bound_matches_h_star(spec: str) -> None:
+    """D(eta-hat), polished on half the evaluation draws and measured on the other half, is H* to 0.01 nats
+    (measured: exponential 1.6934 for 1.6931, gaussian_3d 4.4388 for 4.4384), and eta-hat is the closed form's."""
+    problem = load_spec(ROOT / f"{spec}.py")
+    result = solve(problem, progress=False, seed=0)
+    cert = result.certificate.certificate
+    assert abs(cert.dual_bound - result.reference.entropy) <= 0.01 + 3 * cert.dual_bound_stderr, (
+        result.table()
+    )
+    if spec == "exponential":
+        eta = result.certificate.polish
+        assert abs(float(eta.eta[0]) + 0.5) <= 0.01 + 3 * float(eta.eta_stderr[0])  # eta* = -1 / mean

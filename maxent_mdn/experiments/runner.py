@@ -66,6 +66,10 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "steps": int(result.history["step"].max()) if len(result.history) else 0,
         "seconds": result.seconds,
     }
+    cert = result.certificate.certificate if result.certificate is not None else None
+    for key in ("dual_bound", "dual_bound_stderr", "gap", "gap_stderr", "gap_upper", "ess", "pareto_k"):
+        row[key] = None if cert is None else getattr(cert, key)
+    row["certificate_reliable"] = None if cert is None else cert.reliable
     if row["reference_entropy"] is not None:
         row["entropy_error"] = row["entropy"] - row["reference_entropy"]
     tables: dict[str, list[dict]] = {run.experiment: [row]}

@@ -106,7 +106,7 @@ def constraint_table(problem: MaxEntProblem, x: Tensor) -> pd.DataFrame:
 
 
 class Evaluation(dict):
-    """Measurements of one trained flow (a dict, JSON-ready except ``constraints``)."""
+    """Measurements of one trained flow (a dict, JSON-ready except ``constraints`` and ``draws``)."""
 
 
 def evaluate(
@@ -136,6 +136,7 @@ def evaluate(
         kl_knn=None,
         entropy_knn=None,
     )
+    out["draws"] = (x, log_q)  # for the dual certificate (not JSON)
     out["max_abs_violation"] = float(out["constraints"]["violation"].max()) if problem.rows else 0.0
     free = problem.support.flow_dim(problem.dim)
     coords = x[:, :free].numpy()  # simplex: the density is w.r.t. the first D-1 coordinates

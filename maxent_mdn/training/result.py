@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from ..certify import Certified
 from ..model import Flow
 from ..model.rad import RADFlow
 from ..problem.spec import MaxEntProblem
@@ -32,6 +33,8 @@ class Result:
         converged: whether the last ``patience`` convergence tests all passed.
         seconds: wall-clock time of training and evaluation.
         config: the settings used.
+        certificate: the dual bound at the polished natural parameters
+            (:mod:`maxent_mdn.certify`), ``None`` without constraints.
     """
 
     flow: Flow | RADFlow
@@ -50,6 +53,7 @@ class Result:
     seconds: float
     config: SolverConfig
     lagrangian: dict[str, object] = field(default_factory=dict)
+    certificate: Certified | None = None
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary (what ``result.json`` holds)."""
@@ -71,6 +75,7 @@ class Result:
             "kl_knn": self.kl_knn,
             "converged": self.converged,
             "seconds": self.seconds,
+            **(self.certificate.summary(self.problem.labels) if self.certificate is not None else {}),
             "config": dataclasses.asdict(self.config),
         }
 
@@ -83,6 +88,14 @@ class Result:
             lines.append(f"KL(q || p*) {self.kl_to_reference:.4f} ± {self.kl_stderr:.4f} (model density)")
             if self.kl_knn is not None:
                 lines.append(f"KL(q || p*) {self.kl_knn:.4f} (nearest-neighbour entropy)")
+        if self.certificate is not None:
+            cert = self.certificate.certificate
+            trust = "" if cert.reliable else ", UNRELIABLE: importance weights too uneven"
+            lines.append(
+                f"dual bound D(eta) {cert.dual_bound:.4f} ± {cert.dual_bound_stderr:.4f} (>= H*); "
+                f"gap D - H(q) {cert.gap:.4f} ± {cert.gap_stderr:.4f} (ESS {100 * cert.ess:.0f}%, "
+                f"k {cert.pareto_k:.2f}{trust})"
+            )
         cols = ["row", "relation", "target", "value", "stderr"]
         lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
         lines.append(f"converged: {self.converged}")

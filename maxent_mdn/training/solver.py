@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..certify import Certified, certify, natural_parameters, polish
 from ..model import Flow, GumbelMoG, make_flow
 from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
@@ -161,6 +162,16 @@ def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
         samples = flow.rsample((256,))
     check_statistics(problem, samples)  # numpy calls, detached or step statistics: exit 2 now, not at step 1
     return flow
+
+
+def _certificate(
+    problem: MaxEntProblem, alm: AugmentedLagrangian, x: torch.Tensor, log_q: torch.Tensor
+) -> Certified:
+    """The dual certificate from the evaluation draws: the multipliers polished on one half, measured on the other."""
+    half = x.shape[0] // 2
+    eta = natural_parameters(problem, alm.lam)
+    polished = polish(problem, eta, x[:half], log_q[:half])
+    return Certified(certify(None, problem, polished.eta, draws=(x[half:], log_q[half:])), polished)
 
 
 def solve(
@@ -328,6 +339,7 @@ def solve(
 
     flow.eval()
     ev = evaluate(flow, problem, ref, n=cfg.eval_samples)
+    certificate = _certificate(problem, alm, *ev["draws"]) if problem.rows else None
     return Result(
         flow=flow,
         problem=problem,
@@ -345,4 +357,5 @@ def solve(
         seconds=time.perf_counter() - start,
         config=cfg,
         lagrangian=alm.state_dict(),
+        certificate=certificate,
     )

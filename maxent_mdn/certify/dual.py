@@ -1,0 +1,367 @@
+r"""The maximum-entropy dual as a certificate, estimated by importance sampling from the trained flow.
+
+For natural parameters :math:`\eta` of admissible sign (:math:`\eta_j \le 0` on
+a ``<=`` row, :math:`\ge 0` on a ``>=`` row, free on ``==``), weak duality
+bounds the entropy of every feasible :math:`p` (Gibbs' inequality against
+:math:`p_\eta \propto e^{\eta^\top T}`):
+
+.. math::
+
+    H(p) \le D(\eta) = \log Z(\eta) - \eta^\top b, \qquad
+    Z(\eta) = \int_{\mathcal S} e^{\eta^\top T(x)}\, dx,
+
+with equality at :math:`\eta^*`, where :math:`p_{\eta^*} = p^*`. The flow
+:math:`q` is an importance proposal for :math:`Z`:
+:math:`Z = \mathbb E_q[e^{w}]`, :math:`w = \eta^\top T(x) - \log q(x)`, so from
+:math:`n` draws :math:`\log \hat Z = \operatorname{logsumexp}(w) - \log n`, with
+standard error :math:`\operatorname{sd}(e^{w}) / (\sqrt n\, \overline{e^{w}})`
+(delta method) and effective sample size
+:math:`(\sum e^{w})^2 / \sum e^{2w}`. When :math:`q` meets the constraints,
+
+.. math::
+
+    \mathrm{KL}(q \,\|\, p^*) = H^* - H(q) \le D(\eta) - H(q) = \text{gap},
+
+and in general :math:`\mathrm{KL}(q\,\|\,p_\eta) = \log Z - H(q) - \eta^\top \mathbb E_q[T]`.
+
+Biases, and why the gap stays conservative:
+
+- :math:`\log \hat Z` is a *stochastic lower bound*: biased low by about
+  half its variance (:math:`\mathrm{se}^2/2`, Jensen), and by much more when
+  the weights are heavy-tailed (the flow's tails lighter than
+  :math:`p_\eta`'s), where the standard error itself is underestimated.
+  :attr:`Certificate.gap_upper` adds two standard errors and that
+  half-variance; :attr:`Certificate.reliable` requires the Pareto-tail
+  diagnostic :math:`\hat k < 0.7` of the largest weights (Vehtari et al.,
+  "Pareto smoothed importance sampling") and an ESS above a floor. Measured
+  on an untrained lognormal-like proposal for an exponential answer: 4,000
+  draws gave ESS 4% and :math:`D` 2.7 nats *below* :math:`H^*` (k̂ flags it).
+  A bound that stays conservative whatever the tails needs draws from
+  :math:`p_\eta` itself (:math:`\log Z \le \mathbb E_{p_\eta}[\eta^\top T - \log q]`).
+- For the Gumbel-MoG base, :math:`\log \hat q` is the independent nested
+  estimate, biased low by :math:`O(1/M)` (:math:`M` nested draws). A
+  constant bias :math:`\delta` raises :math:`\log \hat Z` and :math:`\hat H(q)`
+  by the same :math:`\delta`, so it cancels in the gap; only its variation
+  across samples remains (small at :math:`M = 8192`).
+- Polishing :math:`\eta` on the same draws that estimate :math:`D` would fit
+  their noise and bias :math:`D` low; :func:`polish` fits on one batch and
+  :func:`certify` measures on a fresh one.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..problem.spec import MaxEntProblem
+
+__all__ = [
+    "Certificate",
+    "Certified",
+    "Polish",
+    "admissible",
+    "certify",
+    "dual_terms",
+    "natural_parameters",
+    "pareto_k",
+    "polish",
+]
+
+
+def natural_parameters(problem: MaxEntProblem, lam: Tensor) -> Tensor:
+    r""":math:`\eta` from the solver's multipliers: the Lagrangian :math:`-H + \lambda^\top g` with :math:`g = \pm(\mathbb E T - b)` is minimized by :math:`q \propto e^{-(\pm\lambda)^\top T}`.
+
+    Example:
+        >>> from maxent_mdn import Expectation, Mean, Real
+        >>> p = MaxEntProblem(1, [Mean(0.0), Expectation(lambda x: x[..., 0] ** 2, 1.0, name="m2", relation=">=")])
+        >>> natural_parameters(p, torch.tensor([0.1, 0.4], dtype=torch.float64)).tolist()
+        [-0.1, 0.4]
+    """
+    sign = torch.tensor([-1.0 if r == ">=" else 1.0 for r in problem.relations], dtype=torch.float64)
+    return -sign * torch.as_tensor(lam, dtype=torch.float64)
+
+
+def admissible(problem: MaxEntProblem, eta: Tensor) -> Tensor:
+    """``eta`` with each inequality row clipped to the sign that keeps weak duality (``<=``: ≤ 0, ``>=``: ≥ 0)."""
+    rel = problem.relations
+    le = torch.tensor([r == "<=" for r in rel])
+    ge = torch.tensor([r == ">=" for r in rel])
+    eta = eta.double()
+    return torch.where(le, eta.clamp_max(0.0), torch.where(ge, eta.clamp_min(0.0), eta))
+
+
+@dataclass
+class Certificate:
+    """The dual bound of one flow at one :math:`\\eta`; every estimate with its standard error.
+
+    Attributes:
+        eta: natural parameters (one per constraint row).
+        entropy, entropy_stderr: :math:`H(q)`.
+        log_partition, log_partition_stderr: :math:`\\log Z(\\eta)`.
+        dual_bound, dual_bound_stderr: :math:`D(\\eta) = \\log Z - \\eta^\\top b \\ge H^*`.
+        gap, gap_stderr: :math:`D(\\eta) - H(q)` (≥ KL(q‖p*) when q is feasible).
+        kl_to_gibbs, kl_to_gibbs_stderr: :math:`\\mathrm{KL}(q\\,\\|\\,p_\\eta)`.
+        ess: effective sample size as a fraction of ``n``.
+        pareto_k: the generalized Pareto shape fitted to the largest weights (≥ 0.7: unreliable).
+        n: draws used.
+    """
+
+    eta: list[float]
+    entropy: float
+    entropy_stderr: float
+    log_partition: float
+    log_partition_stderr: float
+    dual_bound: float
+    dual_bound_stderr: float
+    gap: float
+    gap_stderr: float
+    kl_to_gibbs: float
+    kl_to_gibbs_stderr: float
+    ess: float
+    pareto_k: float
+    n: int
+
+    #: below this ESS fraction the importance weights are too uneven for any error bar
+    ESS_FLOOR = 0.01
+    #: above this Pareto-tail index the weights' variance is (nearly) infinite (PSIS's threshold)
+    PARETO_K_MAX = 0.7
+
+    @property
+    def reliable(self) -> bool:
+        r"""ESS above :attr:`ESS_FLOOR` (and ≥ 100 draws' worth) and :math:`\hat k` below :attr:`PARETO_K_MAX`."""
+        return self.ess >= self.ESS_FLOOR and self.ess * self.n >= 100 and self.pareto_k < self.PARETO_K_MAX
+
+    @property
+    def gap_upper(self) -> float:
+        """A conservative gap: two standard errors plus the half-variance bias of :math:`\\log \\hat Z`."""
+        return self.gap + 2.0 * self.gap_stderr + 0.5 * self.log_partition_stderr**2
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready values (``eta`` as a list)."""
+        return {**asdict(self), "gap_upper": self.gap_upper, "reliable": self.reliable}
+
+
+def dual_terms(problem: MaxEntProblem, x: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
+    """The statistics :math:`T(x)` ``(n, M)`` and :math:`-\\log q(x)` ``(n,)``, float64, the inputs of every estimate."""
+    with torch.no_grad():
+        stats = problem.statistics(x.double()).double()
+    return stats, -log_q.double()
+
+
+def _gpd_shape(excess: np.ndarray) -> float:
+    """Zhang & Stephens' (2009) empirical-Bayes estimate of the generalized Pareto shape, with PSIS's prior.
+
+    ``excess``: positive exceedances over the tail's threshold, sorted ascending. Stable where maximum
+    likelihood is not (a near-constant tail), as in Vehtari et al.'s PSIS.
+    """
+    n = excess.size
+    m = 30 + int(math.sqrt(n))
+    theta = 1.0 / excess[-1] + (1.0 - np.sqrt(m / (np.arange(1, m + 1) - 0.5))) / (
+        3.0 * excess[int(n / 4 + 0.5) - 1]
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        k = np.log1p(-theta[:, None] * excess).mean(axis=1)
+        profile = n * (np.log(-theta / k) - k - 1.0)
+    ok = np.isfinite(profile)
+    weights = np.exp(profile[ok] - profile[ok].max())  # the posterior weights of the candidate thetas
+    theta_hat = float((theta[ok] * weights).sum() / weights.sum())
+    shape = float(np.log1p(-theta_hat * excess).mean())
+    return (n * shape + 10 * 0.5) / (n + 10)  # shrunk towards 1/2 by a weak prior
+
+
+def pareto_k(log_weights: Tensor) -> float:
+    r"""Shape :math:`\hat k` of a generalized Pareto fitted to the largest :math:`\min(n/5, 3\sqrt n)` weights.
+
+    The PSIS diagnostic (Vehtari, Simpson, Gelman, Yao & Gabry): the
+    importance weights have finite variance for :math:`k < 1/2`, and
+    estimates are usable up to about :math:`k = 0.7`.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> pareto_k(torch.randn(20000, generator=g, dtype=torch.float64)) < 0.3  # log-normal weights, light tail
+        True
+    """
+    w = log_weights.double()
+    n = w.numel()
+    tail = max(5, min(n // 5, int(3 * math.sqrt(n))))
+    top = torch.topk(w, tail + 1).values.flip(0).numpy()  # ascending; top[0] is the threshold
+    excess = np.exp(top[1:] - top[0]) - 1.0
+    excess = excess[excess > 0]
+    if excess.size < 5:
+        return -math.inf  # (nearly) constant weights: no tail at all
+    return _gpd_shape(excess)
+
+
+def _estimate(problem: MaxEntProblem, eta: Tensor, stats: Tensor, neg_log_q: Tensor) -> Certificate:
+    n = stats.shape[0]
+    b = problem.targets
+    w = stats @ eta + neg_log_q
+    top = w.max()
+    e = torch.exp(w - top)
+    mean_e = e.mean()
+    log_z = float(top + mean_e.log())
+    log_z_se = float(e.std() / (mean_e * math.sqrt(n)))
+    ess = float(e.sum() ** 2 / (e.pow(2).sum() * n))
+    h = neg_log_q
+    entropy, entropy_se = float(h.mean()), float(h.std() / math.sqrt(n))
+    # gap = log Z - eta.b - mean(h): the two estimates share draws; the delta method on the pair
+    # (e/mean_e, h) gives the per-draw influence e/mean_e - h, whose sd / sqrt(n) is the gap's error
+    influence = e / mean_e - h
+    gap_se = float(influence.std() / math.sqrt(n))
+    eta_t = stats @ eta
+    kl = log_z - entropy - float(eta_t.mean())
+    kl_se = float((e / mean_e - h - eta_t).std() / math.sqrt(n))
+    return Certificate(
+        eta=eta.tolist(),
+        entropy=entropy,
+        entropy_stderr=entropy_se,
+        log_partition=log_z,
+        log_partition_stderr=log_z_se,
+        dual_bound=log_z - float(eta @ b),
+        dual_bound_stderr=log_z_se,
+        gap=log_z - float(eta @ b) - entropy,
+        gap_stderr=gap_se,
+        kl_to_gibbs=kl,
+        kl_to_gibbs_stderr=kl_se,
+        ess=ess,
+        pareto_k=pareto_k(w),
+        n=n,
+    )
+
+
+def certify(
+    flow: torch.nn.Module,
+    problem: MaxEntProblem,
+    eta: Tensor,
+    n: int = 200_000,
+    num_nested: int = 8192,
+    draws: tuple[Tensor, Tensor] | None = None,
+) -> Certificate:
+    """Estimate :math:`H(q)`, :math:`\\log Z(\\eta)`, :math:`D(\\eta)`, the gap, :math:`\\mathrm{KL}(q\\|p_\\eta)` and the ESS.
+
+    Args:
+        flow: the trained flow (any base; the Gumbel-MoG base uses its independent
+            nested density with ``num_nested`` selections).
+        problem: its constraints.
+        eta: natural parameters; clipped to the admissible sign first.
+        n: fresh draws from the flow (chunked).
+        draws: ``(x, log_q)`` to use instead of fresh draws.
+
+    Example:
+        >>> from maxent_mdn import Mean, Positive
+        >>> from maxent_mdn.reference import ExponentialReference
+        >>> p, answer = MaxEntProblem(1, [Mean(1.0)], Positive()), ExponentialReference([1.0])
+        >>> x = answer.sample(4000)  # a proposal that is the answer itself: every weight is Z
+        >>> round(certify(None, p, torch.tensor([-1.0]), draws=(x, answer.log_prob(x))).dual_bound, 6)  # H* = 1
+        1.0
+    """
+    eta = torch.as_tensor(eta, dtype=torch.float64)
+    if eta.shape != problem.targets.shape:
+        raise ValueError(
+            f"eta has {eta.numel()} entries, the problem {problem.targets.numel()} constraint rows"
+        )
+    eta = admissible(problem, eta)
+    if draws is None:
+        from ..training.evaluate import sample_with_log_prob  # the solver imports this module
+
+        draws = sample_with_log_prob(flow, n, num_nested)
+    x, log_q = draws
+    stats, neg_log_q = dual_terms(problem, x, log_q)
+    return _estimate(problem, eta, stats, neg_log_q)
+
+
+@dataclass
+class Polish:
+    """The outcome of :func:`polish`: :math:`\\hat\\eta`, its standard errors, and why it stopped."""
+
+    eta: Tensor
+    eta_stderr: Tensor
+    steps: int
+    ess: float
+    stopped: str
+
+
+def polish(
+    problem: MaxEntProblem,
+    eta: Tensor,
+    x: Tensor,
+    log_q: Tensor,
+    max_steps: int = 20,
+    ess_floor: float = 0.05,
+) -> Polish:
+    r"""Damped Newton steps on the empirical dual :math:`D_n(\eta) = \log \frac1n \sum_i e^{\eta^\top T_i - \log q_i} - \eta^\top b`.
+
+    :math:`\nabla D = \mathbb E_{p_\eta}[T] - b` and
+    :math:`\nabla^2 D = \operatorname{Cov}_{p_\eta}(T)`, both from the
+    self-normalized weights :math:`\propto e^{\eta^\top T_i - \log q_i}` on the
+    fixed draws ``x`` (so :math:`D_n` is convex and each step is checked to
+    decrease it; halved up to 20 times otherwise). Stops when the step is
+    within its standard error (``"converged"``), when the ESS of the weights
+    falls below ``ess_floor`` (``"ess"``: the flow is too far from
+    :math:`p_\eta` to say more), or after ``max_steps``. The standard errors
+    of :math:`\hat\eta` are :math:`\sqrt{\operatorname{diag}(\operatorname{Cov}^{-1}) / \mathrm{ESS}}`.
+    Evaluate :math:`D(\hat\eta)` on *other* draws (:func:`certify`).
+    """
+    stats, neg_log_q = dual_terms(problem, x, log_q)
+    b = problem.targets
+    eta = admissible(problem, torch.as_tensor(eta, dtype=torch.float64))
+    n = stats.shape[0]
+
+    def dual(e: Tensor) -> float:
+        w = stats @ e + neg_log_q
+        return float(torch.logsumexp(w, 0) - math.log(n) - e @ b)
+
+    stopped, steps = "max_steps", 0
+    cov_inv = torch.eye(len(b), dtype=torch.float64)
+    ess = 0.0
+    for steps in range(1, max_steps + 1):  # noqa: B007 - the count is reported
+        w = stats @ eta + neg_log_q
+        p = torch.softmax(w, 0)
+        ess = float(1.0 / (p.pow(2).sum() * n))
+        if ess < ess_floor:
+            stopped = "ess"
+            break
+        mean = p @ stats
+        centred = stats - mean
+        cov = (p[:, None] * centred).T @ centred
+        cov_inv = torch.linalg.pinv(cov, hermitian=True)
+        step = cov_inv @ (mean - b)
+        se = (cov_inv.diagonal().clamp_min(0) / (ess * n)).sqrt()
+        current, t = dual(eta), 1.0
+        for _ in range(20):
+            candidate = admissible(problem, eta - t * step)
+            if dual(candidate) <= current:
+                break
+            t *= 0.5
+        eta = candidate
+        if bool(((t * step).abs() <= se).all()):
+            stopped = "converged"
+            break
+    se = (cov_inv.diagonal().clamp_min(0) / max(ess * n, 1.0)).sqrt()
+    return Polish(eta=eta, eta_stderr=se, steps=steps, ess=ess, stopped=stopped)
+
+
+@dataclass
+class Certified:
+    r"""A :class:`Certificate` at the polished :math:`\hat\eta`, with the :class:`Polish` that found it."""
+
+    certificate: Certificate
+    polish: Polish
+
+    def summary(self, labels: list[str]) -> dict[str, object]:
+        """The ``result.json`` entries: ``eta`` and ``eta_stderr`` by row label, then the certificate's numbers."""
+        cert = self.certificate.summary()
+        out: dict[str, object] = {
+            "eta": dict(zip(labels, self.polish.eta.tolist(), strict=True)),
+            "eta_stderr": dict(zip(labels, self.polish.eta_stderr.tolist(), strict=True)),
+            "polish": {"steps": self.polish.steps, "stopped": self.polish.stopped, "ess": self.polish.ess},
+        }
+        for key in ("log_partition", "dual_bound", "gap", "kl_to_gibbs"):
+            out[key], out[f"{key}_stderr"] = cert[key], cert[f"{key}_stderr"]
+        out.update(gap_upper=cert["gap_upper"], ess=cert["ess"], pareto_k=cert["pareto_k"])
+        out["certificate_reliable"] = cert["reliable"]
+        return out

@@ -1,0 +1,129 @@
+"""The dual certificate against closed forms: D(eta*) = H*, weak duality, the polish finds eta*."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from maxent_mdn import Covariance, Expectation, MaxEntProblem, Mean, Positive
+from maxent_mdn.certify import admissible, certify, natural_parameters, polish
+from maxent_mdn.reference import ExponentialReference, GaussianReference
+
+MEAN = [0.5, -1.0]
+COV = [[1.0, 0.6], [0.6, 2.0]]
+
+
+def _gaussian() -> tuple[MaxEntProblem, GaussianReference, torch.Tensor]:
+    """The 2-D Gaussian case and its exact eta*: 0 on the means, -P_ii / 2 and -P_ij on the covariance rows."""
+    problem = MaxEntProblem(2, [Mean(MEAN), Covariance(COV, mean=MEAN)])
+    prec = torch.linalg.inv(torch.tensor(COV, dtype=torch.float64))
+    eta = torch.tensor([0.0, 0.0, -0.5 * prec[0, 0], -prec[0, 1], -0.5 * prec[1, 1]], dtype=torch.float64)
+    return problem, GaussianReference(MEAN, COV), eta
+
+
+def _proposal(
+    mean: list[float], cov: list[list[float]], n: int, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draws and exact log-density of a Gaussian proposal (a stand-in for a flow with an exact density)."""
+    ref = GaussianReference(mean, cov)
+    x = ref.sample(n, seed=seed)
+    return x, ref.log_prob(x)
+
+
+def test_at_the_answer_itself_the_bound_is_exact() -> None:
+    """With q = p* every weight is Z*: D(eta*) = H*, gap 0, ESS 1."""
+    problem, ref, eta = _gaussian()
+    x = ref.sample(20_000, seed=0)
+    cert = certify(None, problem, eta, draws=(x, ref.log_prob(x)))
+    assert cert.dual_bound == pytest.approx(ref.entropy, abs=1e-9)
+    assert cert.ess == pytest.approx(1.0) and cert.log_partition_stderr < 1e-9
+    assert cert.kl_to_gibbs == pytest.approx(0.0, abs=1e-9)
+    assert abs(cert.gap) < 4 * cert.entropy_stderr  # D = H* exactly; H(q) is a sample mean
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_an_imperfect_proposal_still_gives_h_star_within_its_error(seed: int) -> None:
+    problem, ref, eta = _gaussian()
+    x, log_q = _proposal([0.3, -0.8], [[1.5, 0.3], [0.3, 3.0]], 100_000, seed)
+    cert = certify(None, problem, eta, draws=(x, log_q))
+    assert (
+        abs(cert.dual_bound - ref.entropy) < 4 * cert.dual_bound_stderr + 0.5 * cert.log_partition_stderr**2
+    )
+    assert cert.reliable and 0.2 < cert.ess < 1.0
+    # q is not p*: KL(q || p_eta*) = KL(q || p*) by quadrature-free identity with the exact densities
+    kl = float((log_q - ref.log_prob(x)).mean())
+    assert cert.kl_to_gibbs == pytest.approx(kl, abs=4 * cert.kl_to_gibbs_stderr)
+
+
+def test_weak_duality_for_every_admissible_eta() -> None:
+    """D(eta) >= H* for random eta (it is a bound for any eta, not only near eta*)."""
+    problem, ref, eta_star = _gaussian()
+    x, log_q = _proposal(MEAN, COV, 100_000, 1)
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        eta = eta_star + torch.from_numpy(0.1 * rng.standard_normal(5))
+        cert = certify(None, problem, eta, draws=(x, log_q))
+        if cert.reliable:
+            assert cert.dual_bound >= ref.entropy - 4 * cert.dual_bound_stderr
+
+
+def test_the_polish_finds_eta_star_within_three_standard_errors() -> None:
+    problem, ref, eta_star = _gaussian()
+    x, log_q = _proposal([0.3, -0.8], [[1.5, 0.3], [0.3, 3.0]], 200_000, 2)
+    start = eta_star + torch.tensor([0.2, -0.1, 0.05, 0.05, -0.05], dtype=torch.float64)
+    result = polish(problem, start, x, log_q)
+    assert result.stopped == "converged", result
+    assert ((result.eta - eta_star).abs() <= 3 * result.eta_stderr + 1e-9).all(), (
+        result.eta,
+        result.eta_stderr,
+    )
+    fresh = _proposal([0.3, -0.8], [[1.5, 0.3], [0.3, 3.0]], 200_000, 3)
+    cert = certify(None, problem, result.eta, draws=fresh)
+    assert abs(cert.dual_bound - ref.entropy) < 4 * cert.dual_bound_stderr + 1e-3
+
+
+def test_exponential_eta_and_the_sign_of_inequalities() -> None:
+    """E[x] = 2 on (0, inf): eta* = -1/2, D(eta*) = 1 + log 2; an inequality's eta is clipped to its sign."""
+    problem = MaxEntProblem(1, [Mean(2.0)], Positive())
+    ref = ExponentialReference([2.0])
+    x = ref.sample(50_000, seed=0)
+    cert = certify(None, problem, torch.tensor([-0.5]), draws=(x, ref.log_prob(x)))
+    assert cert.dual_bound == pytest.approx(1 + math.log(2.0), abs=1e-9)
+    ineq = MaxEntProblem(
+        1, [Mean(2.0), Expectation(lambda x: x[..., 0] ** 2, 9.0, name="m2", relation="<=")], Positive()
+    )
+    assert admissible(ineq, torch.tensor([-0.5, 0.3], dtype=torch.float64)).tolist() == [-0.5, 0.0]
+    assert natural_parameters(ineq, torch.tensor([0.5, 0.2], dtype=torch.float64)).tolist() == [-0.5, -0.2]
+    with pytest.raises(ValueError, match="eta has 1 entries, the problem 2 constraint rows"):
+        certify(None, ineq, torch.tensor([0.0]), draws=(x, ref.log_prob(x)))
+
+
+def test_heavy_tailed_weights_are_flagged_unreliable() -> None:
+    """A log-normal proposal for an exponential answer: its weights e^(-x) / q(x) blow up near 0 (k-hat > 0.7)."""
+    problem = MaxEntProblem(1, [Mean(1.0)], Positive())
+    g = torch.Generator().manual_seed(0)
+    log_x = 0.5 * torch.randn(50_000, 1, generator=g, dtype=torch.float64)
+    log_q = -0.5 * (log_x[:, 0] / 0.5) ** 2 - math.log(0.5 * math.sqrt(2 * math.pi)) - log_x[:, 0]
+    cert = certify(None, problem, torch.tensor([-1.0], dtype=torch.float64), draws=(log_x.exp(), log_q))
+    assert cert.pareto_k > 0.7 and not cert.reliable
+    x, ref = ExponentialReference([1.0]).sample(50_000), ExponentialReference([1.0])
+    wide = certify(None, problem, torch.tensor([-0.9], dtype=torch.float64), draws=(x, ref.log_prob(x)))
+    assert wide.pareto_k < 0.5 and wide.reliable  # a proposal with heavier tails than p_eta: bounded weights
+
+
+def test_a_solve_reports_its_certificate_in_result_json() -> None:
+    from maxent_mdn.training import solve
+
+    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
+    problem = MaxEntProblem(2, [Mean(MEAN), Covariance(COV, mean=MEAN)], name="g")
+    result = solve(problem, progress=False, batch=64, transform="coupling", layers=2, hidden=8, **tiny)
+    summary = result.summary()
+    assert list(summary["eta"]) == problem.labels == list(summary["eta_stderr"])
+    for key in ("log_partition", "dual_bound", "gap", "kl_to_gibbs"):
+        assert math.isfinite(summary[key]) and summary[f"{key}_stderr"] >= 0
+    assert 0 < summary["ess"] <= 1 and isinstance(summary["certificate_reliable"], bool)
+    assert summary["polish"]["stopped"] in ("converged", "ess", "max_steps")
+    assert "dual bound D(eta)" in result.table()
