@@ -146,6 +146,12 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         [],
         r"constraint 'mm': fn raised RuntimeError on samples of shape \(256, 1\)",
     ),
+    (
+        "statistic raising a TypeError",
+        "problem = MaxEntProblem(1, [Expectation(lambda x: x[..., 0] + 'a', 1.0, name='bad')], Positive())",
+        [],
+        r"constraint 'bad': fn raised TypeError on samples of shape \(256, 1\)",
+    ),
     ("tau = 0", "ok", ["--tau", "0"], r"tau must be a positive"),
     ("components = 0", "ok", ["--components", "0"], r"components must be a positive integer"),
     ("negative steps", "ok", ["--steps", "-5"], r"steps must be a positive integer"),

@@ -276,7 +276,7 @@ def certify(
 
 @dataclass
 class Polish:
-    """The outcome of :func:`polish`: :math:`\\hat\\eta`, its standard errors, and why it stopped."""
+    """The outcome of :func:`polish`: :math:`\\hat\\eta`, its standard errors (infinite if no step was taken), and why it stopped."""
 
     eta: Tensor
     eta_stderr: Tensor
@@ -315,8 +315,11 @@ def polish(
         w = stats @ e + neg_log_q
         return float(torch.logsumexp(w, 0) - math.log(n) - e @ b)
 
+    def stderr(cov_inv: Tensor, ess: float) -> Tensor:
+        return (cov_inv.diagonal().clamp_min(0) / max(ess * n, 1.0)).sqrt()
+
     stopped, steps = "max_steps", 0
-    cov_inv = torch.eye(len(b), dtype=torch.float64)
+    cov_inv = torch.full((len(b), len(b)), math.inf, dtype=torch.float64)  # no step taken: no error bar
     ess = 0.0
     for steps in range(1, max_steps + 1):  # noqa: B007 - the count is reported
         w = stats @ eta + neg_log_q
@@ -330,7 +333,7 @@ def polish(
         cov = (p[:, None] * centred).T @ centred
         cov_inv = torch.linalg.pinv(cov, hermitian=True)
         step = cov_inv @ (mean - b)
-        se = (cov_inv.diagonal().clamp_min(0) / (ess * n)).sqrt()
+        se = stderr(cov_inv, ess)
         current, t = dual(eta), 1.0
         for _ in range(20):
             candidate = admissible(problem, eta - t * step)
@@ -341,8 +344,7 @@ def polish(
         if bool(((t * step).abs() <= se).all()):
             stopped = "converged"
             break
-    se = (cov_inv.diagonal().clamp_min(0) / max(ess * n, 1.0)).sqrt()
-    return Polish(eta=eta, eta_stderr=se, steps=steps, ess=ess, stopped=stopped)
+    return Polish(eta=eta, eta_stderr=stderr(cov_inv, ess), steps=steps, ess=ess, stopped=stopped)
 
 
 @dataclass

@@ -238,10 +238,11 @@ def solve(
                 "the leave-one-out estimator is not available in data-parallel training; use nested"
             )
         world.local(cfg.batch, "batch")
-    check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     progress = progress if world.is_main else False
     torch.manual_seed(cfg.seed)
-    flow = _build_flow(problem, cfg)  # and the statistics' pre-flight: a bad one fails before the reference
+    # the statistics' pre-flight first, so a statistic that raises is named before the grid checks call it
+    flow = _build_flow(problem, cfg)
+    check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     ref = reference_for(problem) if reference is True else (reference or None)
 
     start = time.perf_counter()
