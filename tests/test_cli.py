@@ -49,7 +49,9 @@ def test_global_options_go_before_or_after_the_subcommand(tmp_path: Path) -> Non
 
 def test_threads_are_set_for_the_run_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
-    monkeypatch.setattr("maxent_mdn.cli._figures", lambda args: seen.append(torch.get_num_threads()) or 0)
+    monkeypatch.setattr(
+        "maxent_mdn.cli.commands.figures", lambda args: seen.append(torch.get_num_threads()) or 0
+    )
     before = torch.get_num_threads()
     assert main(["figures", "--threads", "1"]) == 0
     assert seen == [1] and torch.get_num_threads() == before

@@ -1,4 +1,4 @@
-"""Certificates for a trained flow: the maximum-entropy dual bound, estimated by importance sampling."""
+"""Certificates for a trained flow: the maximum-entropy dual bound by importance sampling, the Gibbs form, exact draws."""
 
 from .dual import (
     Certificate,
@@ -11,10 +11,14 @@ from .dual import (
     pareto_k,
     polish,
 )
+from .gibbs import Gibbs, LowAcceptanceError, MHDraws
 
 __all__ = [
     "Certificate",
     "Certified",
+    "Gibbs",
+    "LowAcceptanceError",
+    "MHDraws",
     "Polish",
     "admissible",
     "certify",

@@ -6,8 +6,9 @@ import dataclasses
 from dataclasses import dataclass, field
 
 import pandas as pd
+import torch
 
-from ..certify import Certified
+from ..certify import Certified, Gibbs
 from ..model import Flow
 from ..model.rad import RADFlow
 from ..problem.spec import MaxEntProblem
@@ -78,6 +79,22 @@ class Result:
             **(self.certificate.summary(self.problem.labels) if self.certificate is not None else {}),
             "config": dataclasses.asdict(self.config),
         }
+
+    def gibbs(self) -> Gibbs:
+        r"""The answer in exponential-family form, :math:`p_{\hat\eta}(x) = \exp(\hat\eta^\top T(x) - \log \hat Z)`.
+
+        :math:`\hat\eta` and :math:`\log \hat Z` are the certificate's (the polished
+        multipliers); ``log_prob`` is exact up to the error of :math:`\log \hat Z`,
+        ``sample`` draws by independent Metropolis–Hastings with the flow as proposal
+        (:class:`~maxent_mdn.certify.Gibbs`).
+        """
+        if self.certificate is None:
+            raise ValueError(
+                "this problem has no constraint rows, so no natural parameters (its answer is uniform)"
+            )
+        cert = self.certificate
+        eta = torch.tensor(cert.certificate.eta, dtype=torch.float64)  # the eta log Z was measured at
+        return Gibbs.from_flow(self.problem, eta, cert.certificate.log_partition, self.flow)
 
     def table(self) -> str:
         """The constraint table and headline numbers as text."""

@@ -1,0 +1,199 @@
+"""The ``maxent-mdn`` subcommands: each takes the parsed arguments and returns the exit code."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .sample import sample
+
+__all__ = ["NOT_CONVERGED", "demo", "figures", "fit", "reproduce", "sample", "train"]
+
+#: exit code when training ends without passing the convergence test
+NOT_CONVERGED = 3
+
+
+def _settings(args: argparse.Namespace) -> dict[str, object]:
+    keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
+    keys += ("anneal_rate", "device", "dtype")
+    settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if settings.get("base") == "concrete-joint":
+        if settings.get("estimator", "concrete-joint") != "concrete-joint":
+            raise ValueError("--base concrete-joint fixes the estimator; drop --estimator")
+        settings.update(base="gumbel-mog", estimator="concrete-joint")
+    return settings
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict[str, object]:
+    """The checkpoint's settings; only ``--steps`` may change them."""
+    given = {k for k, v in _settings(args).items() if k not in ("steps", "seed") and v is not None}
+    if given or args.seed != 0:
+        names = ", ".join(
+            f"--{k.replace('_', '-')}" for k in sorted(given | ({"seed"} if args.seed else set()))
+        )
+        raise ValueError(
+            f"--resume continues a run with its own settings; drop {names} (only --steps may change)"
+        )
+    settings = dict(state["config"])  # type: ignore[arg-type]
+    if args.steps is not None:
+        settings["steps"] = args.steps
+    return settings
+
+
+def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
+    """A folder that holds a finished or an interrupted run is kept unless ``--force`` says otherwise."""
+    if force:
+        return
+    if (out / "result.json").is_file():
+        raise FileExistsError(
+            f"{out} holds a finished {kind} (result.json); pass --force to overwrite it, or --out DIR to write elsewhere"
+        )
+    if kind == "run" and (out / "checkpoint.pt").is_file():
+        raise FileExistsError(
+            f"{out} holds an interrupted run (checkpoint.pt); continue it with maxent-mdn train --resume {out}, "
+            "or pass --force to start over"
+        )
+
+
+def train(args: argparse.Namespace) -> int:
+    import signal
+
+    from ..problem import SpecError, load_spec
+    from ..training import solve
+    from ..training.checkpoint import CheckpointError, load_checkpoint, spec_digest
+    from ..training.outputs import save_run
+
+    if args.resume:
+        out = Path(args.resume)
+        state = load_checkpoint(out / "checkpoint.pt")
+        spec = args.spec or state.get("spec")
+        if spec is None:
+            raise CheckpointError(
+                f"{out}/checkpoint.pt does not say which spec it solves; pass the spec file"
+            )
+        if not Path(spec).is_file():
+            raise SpecError(f"spec file not found: {spec} (recorded in the checkpoint)")
+        if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
+            raise CheckpointError(f"spec {spec} changed since the checkpoint in {out} was written")
+        settings = _resume_settings(args, state)
+    elif args.spec is None:
+        raise ValueError("train needs a spec file (or --resume DIR)")
+    else:
+        spec, settings = args.spec, _settings(args)
+    problem = load_spec(spec)
+    out = Path(args.resume or args.out or Path("runs") / problem.name)
+    if not args.resume:
+        _refuse_overwrite(out, args.force, "run")
+    if args.distributed:
+        from ..training.distributed import finish_distributed, init_distributed
+
+        if args.resume:
+            raise ValueError("--resume and --distributed do not combine; resume in one process")
+        world = init_distributed(str(settings.get("device", "cpu")))
+    else:
+        world = None
+    signal.signal(signal.SIGTERM, _on_sigterm)  # a kill ends like Ctrl-C: the last checkpoint stays
+    try:
+        result = solve(
+            problem,
+            progress=None if args.progress else False,
+            checkpoint=out / "checkpoint.pt",
+            resume=bool(args.resume),
+            spec_path=Path(spec).resolve(),
+            world=world,
+            **settings,
+        )
+        if world is not None:
+            finish_distributed()
+    except KeyboardInterrupt:
+        if (out / "checkpoint.pt").is_file():
+            print(f"interrupted; continue with: maxent-mdn train --resume {out}", file=sys.stderr)
+        raise
+    finally:
+        if world is not None:
+            finish_distributed(clean=False)  # a no-op after a clean finish
+    if world is not None and not world.is_main:  # rank 0 writes and reports
+        return 0 if result.converged else NOT_CONVERGED
+    save_run(result, out)
+    print(result.table())
+    print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, checkpoint.pt)")
+    if not result.converged:
+        print(
+            "not converged: the constraints are not all met within sampling error; "
+            f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})",
+            file=sys.stderr,
+        )
+        return NOT_CONVERGED
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    from ..examples import quartic_bimodal_1d
+    from ..training import solve
+
+    print("Solving the built-in example: max H(q) s.t. E[x^2] = 1, E[x^4] = 1.5 on R (default settings)")
+    result = solve(quartic_bimodal_1d(), progress=None if args.progress else False, seed=args.seed)
+    print(result.table())
+    return 0 if result.converged else NOT_CONVERGED
+
+
+def fit(args: argparse.Namespace) -> int:
+    import json
+
+    import numpy as np
+    import torch
+
+    from ..datasets import load_dataset
+    from ..training.fit import fit, make_density_model
+    from ..training.outputs import atomic_write, write_csv
+    from ..viz.fit import plot_fit
+
+    out = Path(args.out) if args.out else Path("runs") / f"fit-{args.dataset}-{args.model}"
+    _refuse_overwrite(out, args.force, "fit")
+    torch.manual_seed(args.seed)
+    data = load_dataset(args.dataset, seed=args.seed)
+    model = make_density_model(args.model, data.dim)
+    result = fit(model, data, steps=args.steps, seed=args.seed, progress=None if args.progress else False)
+    summary = {"dataset": args.dataset, "model": args.model, "seed": args.seed, **result.summary()}
+    atomic_write(out / "result.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+    samples = model.sample((100_000,)).double().cpu().numpy()
+    atomic_write(out / "samples.npy", lambda f: np.save(f, samples))
+    write_csv(result.history, out / "history.csv")
+    plot_fit(model, data, samples, out / "density.png", title=f"{args.model} on {args.dataset}")
+    print(
+        f"{args.dataset} / {args.model}: test log-likelihood {result.test_ll:.4f} ± {result.test_ll_stderr:.4f}"
+        f" ({result.parameters} parameters, {result.steps} steps, {result.seconds:.1f} s)"
+    )
+    if result.test_ll_eq1 is not None:
+        print(f"  eq. 1 (hard-mixture) density of the same model: {result.test_ll_eq1:.4f}")
+    print(f"wrote {out}/ (result.json, samples.npy, history.csv, density.png)")
+    return 0
+
+
+def reproduce(args: argparse.Namespace) -> int:
+    from ..experiments import EXPERIMENTS, ReproductionError, reproduce
+
+    names = args.only or list(EXPERIMENTS)
+    seeds = args.seeds if args.seeds is not None else (1 if args.quick else 3)
+    out = Path(args.out)
+    try:
+        tables = reproduce(names, quick=args.quick, seeds=seeds, jobs=args.jobs, out=out, fresh=args.fresh)
+    except ReproductionError as err:
+        print(f"maxent-mdn reproduce: {err}", file=sys.stderr)
+        return 1
+    for table, frame in tables.items():
+        print(f"{out / (table + '.csv')}: {len(frame)} rows")
+    return 0
+
+
+def figures(args: argparse.Namespace) -> int:
+    from ..viz.figures import draw_figures
+
+    for path in draw_figures(args.results, args.out):
+        print(path)
+    return 0

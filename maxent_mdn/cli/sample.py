@@ -1,0 +1,94 @@
+"""``maxent-mdn sample``: draws from a trained run, from the flow or exactly from its Gibbs form."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+__all__ = ["NOT_CERTIFIED", "sample"]
+
+#: exit code when the flow is too far from p_eta for exact samples
+NOT_CERTIFIED = 3
+
+
+def _spec_for(run: Path, given: str | None) -> Path:
+    """The spec file: ``--spec``, else the one the run's checkpoint records (and it must be unchanged)."""
+    from ..problem import SpecError
+    from ..training.checkpoint import CheckpointError, load_checkpoint, spec_digest
+
+    if given is not None:
+        return Path(given)
+    if not (run / "checkpoint.pt").is_file():
+        raise CheckpointError(f"{run} has no checkpoint.pt to say which spec it solved; pass --spec FILE")
+    state = load_checkpoint(run / "checkpoint.pt")
+    spec = state.get("spec")
+    if spec is None:
+        raise CheckpointError(f"{run}/checkpoint.pt does not say which spec it solved; pass --spec FILE")
+    if not Path(spec).is_file():
+        raise SpecError(f"spec file not found: {spec} (recorded in {run}/checkpoint.pt); pass --spec FILE")
+    if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
+        raise CheckpointError(
+            f"spec {spec} changed since {run} was trained; pass --spec FILE to use it anyway"
+        )
+    return Path(spec)
+
+
+def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float]:
+    """``eta`` (in the spec's row order) and ``log Z`` from the run's ``result.json``."""
+    from ..training.checkpoint import CheckpointError
+
+    path = run / "result.json"
+    try:
+        summary = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"cannot read {path}: {err}") from None
+    eta = summary.get("eta")
+    if not isinstance(eta, dict) or "log_partition" not in summary:
+        raise CheckpointError(f"{path} holds no certificate (eta, log_partition): retrain with this version")
+    missing = [label for label in labels if label not in eta]
+    if missing:
+        raise CheckpointError(
+            f"{path} has no eta for row(s) {', '.join(missing)}: was it trained on this spec?"
+        )
+    return [float(eta[label]) for label in labels], float(summary["log_partition"])
+
+
+def sample(args: argparse.Namespace) -> int:
+    """Write ``n`` draws as ``.npy``: the flow's own, or with ``--exact`` independent Metropolis–Hastings draws of p_eta."""
+    import numpy as np
+    import torch
+
+    from ..certify import Gibbs, LowAcceptanceError
+    from ..problem import load_spec
+    from ..training.evaluate import sample_many
+    from ..training.outputs import atomic_write, load_model
+
+    run = Path(args.run)
+    flow, payload = load_model(run)
+    out = Path(args.out) if args.out else run / ("samples-exact.npy" if args.exact else "samples-flow.npy")
+    if args.exact:
+        problem = load_spec(_spec_for(run, args.spec))
+        if problem.dim != payload["problem"]["dim"]:
+            raise ValueError(
+                f"the spec has dimension {problem.dim}, the run's flow {payload['problem']['dim']}"
+            )
+        eta, log_z = _gibbs_parameters(run, problem.labels)
+        gibbs = Gibbs.from_flow(problem, torch.tensor(eta), log_z, flow)
+        try:
+            draws = gibbs.sample_with_diagnostics(args.n, seed=args.seed)
+        except LowAcceptanceError as err:
+            print(f"maxent-mdn sample: could not sample exactly: {err}", file=sys.stderr)
+            return NOT_CERTIFIED
+        x = draws.samples
+        note = (
+            f"independent Metropolis-Hastings: acceptance {draws.acceptance:.1%}, thinning {draws.thin}, "
+            f"{draws.chains} chains, {draws.proposals} flow draws"
+        )
+    else:
+        torch.manual_seed(args.seed)
+        x, note = sample_many(flow, args.n), "plain flow samples"
+    atomic_write(out, lambda f: np.save(f, x.numpy()))
+    print(f"wrote {out}: {x.shape[0]} x {x.shape[1]} ({note})")
+    return 0
