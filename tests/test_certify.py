@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from maxent_mdn import Covariance, Expectation, MaxEntProblem, Mean, Positive
-from maxent_mdn.certify import admissible, certify, natural_parameters, polish
+from maxent_mdn.certify import Certificate, Certified, Polish, admissible, certify, natural_parameters, polish
 from maxent_mdn.reference import ExponentialReference, GaussianReference
 
 MEAN = [0.5, -1.0]
@@ -127,3 +127,61 @@ def test_a_solve_reports_its_certificate_in_result_json() -> None:
     assert 0 < summary["ess"] <= 1 and isinstance(summary["certificate_reliable"], bool)
     assert summary["polish"]["stopped"] in ("converged", "ess", "max_steps")
     assert "dual bound D(eta)" in result.table()
+
+
+def _certified(gap: float, ess: float = 0.9, k: float = 0.2) -> Certified:
+    cert = Certificate(
+        eta=[-1.0],
+        entropy=1.0,
+        entropy_stderr=0.001,
+        log_partition=0.0,
+        log_partition_stderr=0.001,
+        dual_bound=1.0 + gap,
+        dual_bound_stderr=0.001,
+        gap=gap,
+        gap_stderr=0.002,
+        kl_to_gibbs=gap,
+        kl_to_gibbs_stderr=0.001,
+        ess=ess,
+        pareto_k=k,
+        n=100_000,
+    )
+    one = torch.ones(1, dtype=torch.float64)
+    return Certified(cert, Polish(eta=-one, eta_stderr=0.01 * one, steps=2, ess=ess, stopped="converged"))
+
+
+def test_converged_needs_the_constraints_and_a_small_gap() -> None:
+    from maxent_mdn.training.solver import why_not_converged
+
+    assert why_not_converged(True, _certified(0.004), gap_tol=0.01) is None
+    assert why_not_converged(True, None, gap_tol=0.01) is None  # no constraint rows: nothing to certify
+    assert "not all met" in why_not_converged(False, _certified(0.004), gap_tol=0.01)
+    assert "gap D(eta) - H(q) = 0.0300" in why_not_converged(True, _certified(0.03), gap_tol=0.01)
+    assert why_not_converged(True, _certified(0.004, k=0.9), gap_tol=0.01) is None  # flagged, not blocking
+    assert "exceeds" in why_not_converged(True, _certified(0.02, k=0.9), gap_tol=0.01)
+
+
+def test_the_trace_records_the_dual_bound_per_outer_iteration_without_changing_training() -> None:
+    """The per-iteration certificate draws under a forked RNG: with and without it the flow ends bit for bit alike."""
+    from maxent_mdn.training import solve
+
+    tiny = {"steps": 40, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
+    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
+    runs = [
+        solve(problem, progress=False, batch=64, hidden=8, trace_samples=n, reference=False, **tiny)
+        for n in (0, 512)
+    ]
+    for a, b in zip(runs[0].flow.state_dict().values(), runs[1].flow.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+    traced = runs[1].history.dropna(subset=["dual_bound"])
+    assert len(traced) == 4 and "dual_bound" not in runs[0].history  # one row per outer iteration
+    assert np.allclose(traced["gap"], traced["dual_bound"] - traced["entropy_is"])
+    assert ((traced["ess"] > 0) & (traced["ess"] <= 1)).all()
+
+
+@pytest.mark.parametrize("bad", [{"gap_tol": 0.0}, {"gap_tol": -1.0}, {"trace_samples": -1}])
+def test_bad_certificate_settings_are_refused(bad: dict[str, float]) -> None:
+    from maxent_mdn.training import SolverConfig
+
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        SolverConfig(**bad).validate()

@@ -50,6 +50,8 @@ def test_train_writes_every_output(run_dir: Path) -> None:
     history = (run_dir / "history.csv").read_text().splitlines()
     assert history[0].startswith("step,outer,entropy,loss") and len(history) > 1
     assert (run_dir / "density.png").stat().st_size > 10_000
+    assert (run_dir / "certificate.png").stat().st_size > 10_000
+    assert summary["constraints_met"] is False and "not all met" in summary["why_not_converged"]
 
 
 def test_model_reloads_to_the_same_flow(run_dir: Path) -> None:

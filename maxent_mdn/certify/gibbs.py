@@ -46,10 +46,11 @@ class LowAcceptanceError(RuntimeError):
 
 @dataclass
 class MHDraws:
-    """Samples from independent Metropolis–Hastings and how the chains moved.
+    r"""Samples from independent Metropolis–Hastings and how the chains moved.
 
     Attributes:
         samples: ``(n, D)`` float64 draws, chain by chain.
+        log_weights: :math:`w = \eta^\top T - \log q` at the samples, ``(n,)``.
         acceptance: fraction of accepted proposals after burn-in.
         thin: proposals per kept draw and chain.
         chains: chains run in parallel.
@@ -57,6 +58,7 @@ class MHDraws:
     """
 
     samples: Tensor
+    log_weights: Tensor
     acceptance: float
     thin: int
     chains: int
@@ -239,12 +241,37 @@ class Gibbs:
                 "maximum-entropy answer to give exact samples; train longer"
             )
         per_chain = -(-n // chains)
-        kept, accepted = [], 0
+        kept, kept_w, accepted = [], [], 0
         for _ in range(per_chain):
             for _ in range(thin):
                 x, w, acc = step(x, w)
                 accepted += int(acc.sum())
             kept.append(x)
+            kept_w.append(w)
         proposals += per_chain * thin * chains
         samples = torch.stack(kept, 1).reshape(-1, self.problem.dim)[:n]
-        return MHDraws(samples, accepted / (per_chain * thin * chains), int(thin), chains, proposals)
+        log_weights = torch.stack(kept_w, 1).reshape(-1)[:n]
+        rate = accepted / (per_chain * thin * chains)
+        return MHDraws(samples, log_weights, rate, int(thin), chains, proposals)
+
+    @staticmethod
+    def log_partition_upper(draws: MHDraws) -> tuple[float, float]:
+        r"""An upper estimate of :math:`\log Z` from exact draws, with its standard error.
+
+        Gibbs' inequality :math:`\mathrm{KL}(p_\eta\,\|\,q) \ge 0` gives
+        :math:`\log Z \le \mathbb E_{p_\eta}[\eta^\top T - \log q]` (the EUBO), exceeding
+        :math:`\log Z` by exactly :math:`\mathrm{KL}(p_\eta\,\|\,q)`. Importance sampling from
+        :math:`q` errs the other way (low, by Jensen and by tails it misses), so the two
+        bracket :math:`\log Z`, and :math:`D^+ = \text{EUBO} - \eta^\top b` is a dual bound that
+        stays conservative when the importance weights are uneven. The standard error comes
+        from the spread of the chains' own means (the chains are independent; draws within one
+        are not: in the tails, where the acceptance falls, a chain stays put for long).
+        """
+        w = draws.log_weights.double()
+        n = w.numel()
+        per_chain = -(-n // draws.chains)
+        chain = torch.arange(n) // per_chain
+        means = torch.zeros(int(chain.max()) + 1, dtype=torch.float64).index_add_(0, chain, w)
+        means = means / torch.bincount(chain).double()
+        se = float(means.std(unbiased=True) / math.sqrt(means.numel())) if means.numel() > 1 else math.inf
+        return float(w.mean()), se

@@ -121,10 +121,12 @@ def train(args: argparse.Namespace) -> int:
         return 0 if result.converged else NOT_CONVERGED
     save_run(result, out)
     print(result.table())
-    print(f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, checkpoint.pt)")
+    print(
+        f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, certificate.png, checkpoint.pt)"
+    )
     if not result.converged:
         print(
-            "not converged: the constraints are not all met within sampling error; "
+            f"not converged: {result.why_not_converged}; "
             f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})",
             file=sys.stderr,
         )

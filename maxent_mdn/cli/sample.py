@@ -35,8 +35,8 @@ def _spec_for(run: Path, given: str | None) -> Path:
     return Path(spec)
 
 
-def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float]:
-    """``eta`` (in the spec's row order) and ``log Z`` from the run's ``result.json``."""
+def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float, float]:
+    """``eta`` (in the spec's row order), ``log Z`` and the flow's entropy from the run's ``result.json``."""
     from ..training.checkpoint import CheckpointError
 
     path = run / "result.json"
@@ -52,7 +52,7 @@ def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float]
         raise CheckpointError(
             f"{path} has no eta for row(s) {', '.join(missing)}: was it trained on this spec?"
         )
-    return [float(eta[label]) for label in labels], float(summary["log_partition"])
+    return [float(eta[label]) for label in labels], float(summary["log_partition"]), float(summary["entropy"])
 
 
 def sample(args: argparse.Namespace) -> int:
@@ -74,7 +74,7 @@ def sample(args: argparse.Namespace) -> int:
             raise ValueError(
                 f"the spec has dimension {problem.dim}, the run's flow {payload['problem']['dim']}"
             )
-        eta, log_z = _gibbs_parameters(run, problem.labels)
+        eta, log_z, entropy = _gibbs_parameters(run, problem.labels)
         gibbs = Gibbs.from_flow(problem, torch.tensor(eta), log_z, flow)
         try:
             draws = gibbs.sample_with_diagnostics(args.n, seed=args.seed)
@@ -85,6 +85,13 @@ def sample(args: argparse.Namespace) -> int:
         note = (
             f"independent Metropolis-Hastings: acceptance {draws.acceptance:.1%}, thinning {draws.thin}, "
             f"{draws.chains} chains, {draws.proposals} flow draws"
+        )
+        upper, upper_se = Gibbs.log_partition_upper(draws)
+        dual_upper = upper - float(torch.tensor(eta, dtype=torch.float64) @ problem.targets)
+        print(
+            f"log Z: {log_z:.4f} by importance sampling (biased low), <= {upper:.4f} ± {upper_se:.4f} from these "
+            f"draws (E_p[eta.T - log q]); conservative dual bound D+ = {dual_upper:.4f} >= H*; D+ - H(q) = "
+            f"{dual_upper - entropy:.4f} nats (a bound on KL(q || p*) where the flow meets the constraints)"
         )
     else:
         torch.manual_seed(args.seed)

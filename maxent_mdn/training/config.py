@@ -48,6 +48,13 @@ class SolverConfig:
     0.002 nats. ``standardize`` puts a fixed affine layer, read off the
     targets (:func:`~maxent_mdn.problem.standardization`), between the
     learnable layers and the support map.
+
+    After training, ``converged`` also needs the dual certificate
+    (:mod:`~maxent_mdn.certify`) to show a gap D(η̂) − H(q) of at most
+    ``gap_tol`` nats (an upper bound on KL(q‖p*) when the constraints hold). After every outer
+    iteration the multipliers are polished and the dual bound measured on
+    ``2 x trace_samples`` draws (off the training's random streams; 0 skips it),
+    for the history and ``certificate.png``.
     """
 
     base: str = "gumbel-mog"
@@ -80,6 +87,8 @@ class SolverConfig:
     rtol: float = 0.005
     atol: float = 0.005
     eval_samples: int = 200_000
+    gap_tol: float = 0.01
+    trace_samples: int = 4096
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -103,6 +112,10 @@ class SolverConfig:
             "max_rollbacks",
         ):
             positive_int(name, getattr(self, name))
+        if not isinstance(self.trace_samples, int) or self.trace_samples < 0:
+            raise ValueError(
+                f"trace_samples must be a non-negative integer (0: no trace), got {self.trace_samples!r}"
+            )
         if self.layers is not None:
             positive_int("layers", self.layers)
         if not 0.0 <= self.average < 1.0:
@@ -122,6 +135,7 @@ class SolverConfig:
             "dual_step",
             "rtol",
             "atol",
+            "gap_tol",
         ):
             positive_float(name, getattr(self, name))
         if self.batch < 2:

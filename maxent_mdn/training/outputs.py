@@ -87,7 +87,7 @@ def _json_default(value: object) -> object:
 
 
 def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool = True) -> Path:
-    """Write ``result.json``, ``samples.npy``, ``history.csv``, ``model.pt`` and ``density.png`` into ``out``."""
+    """Write ``result.json``, ``samples.npy``, ``history.csv``, ``model.pt``, ``density.png`` and ``certificate.png``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     text = json.dumps(result.summary(), indent=2, default=_json_default, allow_nan=True) + "\n"
@@ -109,14 +109,24 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
     }
     atomic_write(out / "model.pt", lambda f: torch.save(payload, f))
     if plot:
-        from ..viz import plot_density  # seaborn/matplotlib only when drawing
+        from ..viz import plot_certificate, plot_density  # seaborn/matplotlib only when drawing
 
-        try:
-            plot_density(result.flow, result.problem, result.reference, out / "density.png", samples=x)
-        except Exception as err:  # noqa: BLE001 - a figure must not cost the run: everything else is written
-            warnings.warn(
-                f"density.png not drawn ({type(err).__name__}: {err}); the results are saved", stacklevel=2
-            )
+        reference = None if result.reference is None else result.reference.entropy
+        figures = {
+            "density.png": lambda: plot_density(
+                result.flow, result.problem, result.reference, out / "density.png", samples=x
+            ),
+            "certificate.png": lambda: plot_certificate(
+                result.history, out / "certificate.png", reference, title=result.problem.name
+            ),
+        }
+        for name, draw in figures.items():
+            try:
+                draw()
+            except Exception as err:  # noqa: BLE001 - a figure must not cost the run: everything else is written
+                warnings.warn(
+                    f"{name} not drawn ({type(err).__name__}: {err}); the results are saved", stacklevel=2
+                )
     return out
 
 

@@ -27,15 +27,19 @@ class Result:
         problem: the problem solved.
         entropy, entropy_stderr: :math:`\\hat H` from a large independent nested batch.
         constraints: one row per scalar constraint (name, index, relation, target, value, stderr, ...).
-        history: training trace (step, entropy, each violation ``g:…``, ``lambda:…``, c, tau, seconds).
+        history: training trace (step, entropy, each violation ``g:…``, ``lambda:…``, c, tau, seconds;
+            after each outer iteration ``entropy_is``, ``dual_bound``, ``gap`` and ``ess``).
         reference: the exact answer, when one is available.
         kl_to_reference, kl_stderr: :math:`\\mathrm{KL}(q\\|p^*)` with the model's density.
         kl_knn: the same with a nearest-neighbour entropy (independent of the model's density).
-        converged: whether the last ``patience`` convergence tests all passed.
+        converged: the last ``patience`` constraint tests passed (``constraints_met``)
+            and the dual certificate is reliable with a gap of at most ``gap_tol``.
         seconds: wall-clock time of training and evaluation.
         config: the settings used.
         certificate: the dual bound at the polished natural parameters
             (:mod:`maxent_mdn.certify`), ``None`` without constraints.
+        constraints_met: whether the last ``patience`` constraint tests all passed.
+        why_not_converged: ``None`` if converged, else the reason in one clause.
     """
 
     flow: Flow | RADFlow
@@ -55,6 +59,8 @@ class Result:
     config: SolverConfig
     lagrangian: dict[str, object] = field(default_factory=dict)
     certificate: Certified | None = None
+    constraints_met: bool = False
+    why_not_converged: str | None = None
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary (what ``result.json`` holds)."""
@@ -75,6 +81,8 @@ class Result:
             "kl_stderr": self.kl_stderr,
             "kl_knn": self.kl_knn,
             "converged": self.converged,
+            "constraints_met": self.constraints_met,
+            "why_not_converged": self.why_not_converged,
             "seconds": self.seconds,
             **(self.certificate.summary(self.problem.labels) if self.certificate is not None else {}),
             "config": dataclasses.asdict(self.config),
@@ -115,5 +123,8 @@ class Result:
             )
         cols = ["row", "relation", "target", "value", "stderr"]
         lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-        lines.append(f"converged: {self.converged}")
+        lines.append(
+            f"converged: {self.converged}"
+            + (f" ({self.why_not_converged})" if self.why_not_converged else "")
+        )
         return "\n".join(lines)
