@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -185,3 +186,22 @@ def test_bad_certificate_settings_are_refused(bad: dict[str, float]) -> None:
 
     with pytest.raises(ValueError, match=next(iter(bad))):
         SolverConfig(**bad).validate()
+
+
+def test_the_fitted_start_recovers_eta_where_the_multipliers_are_far_off() -> None:
+    """positive_inequality: the solver left the active inequality's multiplier at 0, eta = (-0.37, 0), for
+    eta* = (0.365, -0.455). From draws of the exact (grid) answer, the start chosen by ESS is the regression's,
+    eta* to 1e-6 (on the trained flow's own draws the multipliers' ESS was 0.2%, the fit's 99%)."""
+    from maxent_mdn import load_spec
+    from maxent_mdn.certify import fit_natural_parameters, importance_ess, starting_point
+    from maxent_mdn.reference import reference_for
+
+    problem = load_spec(Path(__file__).resolve().parents[1] / "constraints" / "positive_inequality.py")
+    answer = reference_for(problem)
+    eta_star = torch.tensor(answer.natural_params["eta"], dtype=torch.float64)
+    x = answer.sample(20_000, seed=1)
+    log_q = answer.log_prob(x)
+    assert torch.allclose(fit_natural_parameters(problem, x, log_q), eta_star, atol=1e-6)
+    far = torch.tensor([-0.37, 0.0], dtype=torch.float64)
+    assert torch.allclose(starting_point(problem, [far], x, log_q), eta_star, atol=1e-6)
+    assert importance_ess(problem, far, x, log_q) < 0.5 < importance_ess(problem, eta_star, x, log_q)

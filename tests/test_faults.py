@@ -71,8 +71,9 @@ def test_resume_after_an_interrupt_is_bit_identical(tmp_path: Path) -> None:
     ckpt = tmp_path / "b.pt"
     with pytest.raises(KeyboardInterrupt):  # dies in the middle of the fifth inner run
         solve(
-            # 1: the pre-flight, 5: the first test; per outer iteration 10 steps, 5 test batches, 2 trace halves
-            _problem(Flaky(interrupt_at=1 + 5 + 4 * (10 + 5 + 2) + 7)),
+            # 1: the pre-flight, 5: the first test; per outer iteration 10 steps, 5 test batches, 3 for the trace
+            # (the polish start, the polish, the bound)
+            _problem(Flaky(interrupt_at=1 + 5 + 4 * (10 + 5 + 3) + 7)),
             progress=False,
             reference=False,
             checkpoint=ckpt,

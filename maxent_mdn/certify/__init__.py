@@ -12,6 +12,7 @@ from .dual import (
     polish,
 )
 from .gibbs import Gibbs, LowAcceptanceError, MHDraws
+from .start import fit_natural_parameters, importance_ess, starting_point
 
 __all__ = [
     "Certificate",
@@ -23,7 +24,10 @@ __all__ = [
     "admissible",
     "certify",
     "dual_terms",
+    "fit_natural_parameters",
+    "importance_ess",
     "natural_parameters",
     "pareto_k",
     "polish",
+    "starting_point",
 ]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..certify import Certified, certify, natural_parameters, polish
+from ..certify import Certified, certify, natural_parameters, polish, starting_point
 from ..model import Flow, GumbelMoG, make_flow
 from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
@@ -167,9 +167,12 @@ def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
 def _certificate(
     problem: MaxEntProblem, alm: AugmentedLagrangian, x: torch.Tensor, log_q: torch.Tensor
 ) -> Certified:
-    """The dual certificate from the evaluation draws: the multipliers polished on one half, measured on the other."""
+    """The dual certificate from the evaluation draws: polished on one half, measured on the other.
+
+    The polish starts from the multipliers or from eta fitted to the flow's density, whichever weights better.
+    """
     half = x.shape[0] // 2
-    eta = natural_parameters(problem, alm.lam)
+    eta = starting_point(problem, [natural_parameters(problem, alm.lam)], x[:half], log_q[:half])
     polished = polish(problem, eta, x[:half], log_q[:half])
     return Certified(certify(None, problem, polished.eta, draws=(x[half:], log_q[half:])), polished)
 
