@@ -75,7 +75,7 @@ def sample(args: argparse.Namespace) -> int:
                 f"the spec has dimension {problem.dim}, the run's flow {payload['problem']['dim']}"
             )
         eta, log_z, entropy = _gibbs_parameters(run, problem.labels)
-        gibbs = Gibbs.from_flow(problem, torch.tensor(eta), log_z, flow)
+        gibbs = Gibbs.from_flow(problem, torch.tensor(eta, dtype=torch.float64), log_z, flow)
         try:
             draws = gibbs.sample_with_diagnostics(args.n, seed=args.seed)
         except LowAcceptanceError as err:
