@@ -10,7 +10,16 @@ import pytest
 import torch
 
 from maxent_mdn import Covariance, Expectation, MaxEntProblem, Mean, Positive
-from maxent_mdn.certify import Certificate, Certified, Polish, admissible, certify, natural_parameters, polish
+from maxent_mdn.certify import (
+    Certificate,
+    Certified,
+    Polish,
+    admissible,
+    certify,
+    natural_parameters,
+    pareto_k,
+    polish,
+)
 from maxent_mdn.reference import ExponentialReference, GaussianReference
 
 MEAN = [0.5, -1.0]
@@ -205,3 +214,31 @@ def test_the_fitted_start_recovers_eta_where_the_multipliers_are_far_off() -> No
     far = torch.tensor([-0.37, 0.0], dtype=torch.float64)
     assert torch.allclose(starting_point(problem, [far], x, log_q), eta_star, atol=1e-6)
     assert importance_ess(problem, far, x, log_q) < 0.5 < importance_ess(problem, eta_star, x, log_q)
+
+
+def test_weights_beyond_float64_give_an_infinite_pareto_k_not_an_error() -> None:
+    """Measured on RAD's option-pricing flow: log-weights spanning more than 709 nats made exp() overflow and
+    the Pareto fit raise on an empty array, which ended the solve after training."""
+    w = torch.cat(
+        [torch.zeros(10_000, dtype=torch.float64), torch.linspace(0, 5000, 500, dtype=torch.float64)]
+    )
+    assert pareto_k(w) == math.inf
+
+
+def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """If the certificate raises, the solve still returns its trained flow, says why it is not converged, warns."""
+    from maxent_mdn.training import solve, solver
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("linalg.svd: the algorithm failed to converge")
+
+    monkeypatch.setattr(solver, "_certificate", broken)
+    monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
+    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
+    tiny.update(min_outer=1, patience=1)
+    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
+    with pytest.warns(UserWarning, match="could not be computed"):
+        result = solve(problem, progress=False, batch=64, hidden=8, reference=False, **tiny)
+    assert result.constraints_met and result.certificate is None and not result.converged
+    assert "could not be computed (RuntimeError: linalg.svd" in result.why_not_converged
+    assert result.history["dual_bound"].isna().all()  # the trace recorded no point either

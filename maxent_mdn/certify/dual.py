@@ -167,6 +167,8 @@ def _gpd_shape(excess: np.ndarray) -> float:
         k = np.log1p(-theta[:, None] * excess).mean(axis=1)
         profile = n * (np.log(-theta / k) - k - 1.0)
     ok = np.isfinite(profile)
+    if not ok.any():  # no candidate fits: an extreme tail
+        return math.inf
     weights = np.exp(profile[ok] - profile[ok].max())  # the posterior weights of the candidate thetas
     theta_hat = float((theta[ok] * weights).sum() / weights.sum())
     shape = float(np.log1p(-theta_hat * excess).mean())
@@ -189,6 +191,10 @@ def pareto_k(log_weights: Tensor) -> float:
     n = w.numel()
     tail = max(5, min(n // 5, int(3 * math.sqrt(n))))
     top = torch.topk(w, tail + 1).values.flip(0).numpy()  # ascending; top[0] is the threshold
+    if (
+        not np.isfinite(top).all() or top[-1] - top[0] > 700.0
+    ):  # weights beyond float64's range: no finite tail
+        return math.inf
     excess = np.exp(top[1:] - top[0]) - 1.0
     excess = excess[excess > 0]
     if excess.size < 5:

@@ -187,7 +187,10 @@ def _dual_trace(
     device = torch.device(cfg.device)
     with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
         x, log_q = sample_with_log_prob(flow, 2 * cfg.trace_samples, num_nested=1024)
-        cert = _certificate(problem, alm, x, log_q).certificate
+        try:
+            cert = _certificate(problem, alm, x, log_q).certificate
+        except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64: no trace point
+            return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
     return {"entropy_is": cert.entropy, "dual_bound": cert.dual_bound, "gap": cert.gap, "ess": cert.ess}
 
 
@@ -384,8 +387,16 @@ def solve(
 
     flow.eval()
     ev = evaluate(flow, problem, ref, n=cfg.eval_samples)
-    certificate = _certificate(problem, alm, *ev["draws"]) if problem.rows else None
+    certificate, failure = None, None
+    if problem.rows:
+        try:
+            certificate = _certificate(problem, alm, *ev["draws"])
+        except (ValueError, RuntimeError) as err:  # a certificate must not cost the trained flow
+            failure = f"the dual certificate could not be computed ({type(err).__name__}: {err})"
+            warnings.warn(f"{failure}; the rest of the result stands", stacklevel=2)
     why = why_not_converged(constraints_met, certificate, cfg.gap_tol)
+    if why is None and failure is not None:
+        why = failure
     return Result(
         flow=flow,
         problem=problem,
