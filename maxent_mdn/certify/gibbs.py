@@ -8,9 +8,10 @@ The maximum-entropy distribution under :math:`\mathbb E[T(x)] = b` is
 
 with :math:`\eta` the natural parameters the dual polish found
 (:func:`~maxent_mdn.certify.polish`) and :math:`\log Z` their importance-sampled
-log-partition. For a Gaussian :math:`\eta` holds the precision matrix (on the
-covariance rows, :math:`-\tfrac12 \Sigma^{-1}` entrywise) and the shift; for a
-price constraint it is the tilt that turns the prior into the risk-neutral law.
+log-partition. For a Gaussian :math:`\eta` holds the precision matrix
+:math:`P = \Sigma^{-1}` (:math:`-P_{ii}/2` on a variance row, :math:`-P_{ij}` on a
+covariance row) and the shift; for a price constraint it is the tilt that turns
+the prior into the risk-neutral law.
 
 Exact draws use the trained flow :math:`q` as an *independent* Metropolis–Hastings
 proposal: a chain at :math:`x` moves to :math:`y \sim q` with probability
