@@ -40,6 +40,11 @@ def test_default_solve_reaches_the_reference(
         result.table()
     )
     assert result.converged == (cert.gap <= 0.01), result.table()
+    # its upper end covers the truth (the Gumbel-MoG's KL uses the same nested density as the gap)
+    assert cert.gap_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
+    if spec == "exponential":  # and eta-hat is the closed form's: eta* = -1 / mean
+        polished = result.certificate.polish
+        assert abs(float(polished.eta[0]) + 0.5) <= 0.01 + 3 * float(polished.eta_stderr[0]), result.table()
     # wall-clock is measured, not asserted (a busy or slow machine must not fail the suite):
     # benchmarks/ reports it against the 5-minute goal
     record_property("seconds", seconds)
@@ -88,19 +93,3 @@ def test_a_gaussian_far_from_the_origin_on_its_own_scale() -> None:
     result = solve(problem, progress=False, seed=0)
     assert result.kl_to_reference <= 0.02, result.table()
     assert result.constraints["within_1pct"].all(), result.table()
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("spec", ["exponential", "gaussian_3d", "dirichlet"])
-def test_the_polished_dual_bound_matches_h_star(spec: str) -> None:
-    """D(eta-hat), polished on half the evaluation draws and measured on the other half, is H* to 0.01 nats
-    (measured: exponential 1.6934 for 1.6931, gaussian_3d 4.4388 for 4.4384), and eta-hat is the closed form's."""
-    problem = load_spec(ROOT / f"{spec}.py")
-    result = solve(problem, progress=False, seed=0)
-    cert = result.certificate.certificate
-    assert abs(cert.dual_bound - result.reference.entropy) <= 0.01 + 3 * cert.dual_bound_stderr, (
-        result.table()
-    )
-    if spec == "exponential":
-        eta = result.certificate.polish
-        assert abs(float(eta.eta[0]) + 0.5) <= 0.01 + 3 * float(eta.eta_stderr[0])  # eta* = -1 / mean

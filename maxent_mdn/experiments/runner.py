@@ -67,7 +67,16 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "seconds": result.seconds,
     }
     cert = result.certificate.certificate if result.certificate is not None else None
-    for key in ("dual_bound", "dual_bound_stderr", "gap", "gap_stderr", "gap_upper", "ess", "pareto_k"):
+    for key in (
+        "dual_bound",
+        "dual_bound_stderr",
+        "gap",
+        "gap_stderr",
+        "gap_upper",
+        "kl_from_gibbs",
+        "ess",
+        "pareto_k",
+    ):
         row[key] = None if cert is None else getattr(cert, key)
     row["certificate_reliable"] = None if cert is None else cert.reliable
     if row["reference_entropy"] is not None:

@@ -118,8 +118,8 @@ class Result:
             trust = "" if cert.reliable else ", UNRELIABLE: importance weights too uneven"
             lines.append(
                 f"dual bound D(eta) {cert.dual_bound:.4f} ± {cert.dual_bound_stderr:.4f} (>= H*); "
-                f"gap D - H(q) {cert.gap:.4f} ± {cert.gap_stderr:.4f} (ESS {100 * cert.ess:.0f}%, "
-                f"k {cert.pareto_k:.2f}{trust})"
+                f"gap D - H(q) {cert.gap:.4f} ± {cert.gap_stderr:.4f}, at most {cert.gap_upper:.4f} "
+                f"(ESS {100 * cert.ess:.0f}%, k {cert.pareto_k:.2f}{trust})"
             )
         cols = ["row", "relation", "target", "value", "stderr"]
         lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
