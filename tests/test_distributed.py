@@ -14,10 +14,9 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 
-from maxent_mdn.experiments.runner import SPECS
 from maxent_mdn.model import make_flow
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
-from maxent_mdn.problem import load_spec
+from maxent_mdn.problem import load_spec, specs_dir
 from maxent_mdn.training.distributed import World, finish_distributed, init_distributed
 
 SIZE, LOCAL = 2, 64  # two ranks of 64 samples: a global batch of 128
@@ -31,7 +30,7 @@ def _free_port() -> int:
 
 def _setup(base: str) -> tuple[torch.nn.Module, AugmentedLagrangian, object]:
     """The same flow and multipliers in every process (float64, non-trivial penalty)."""
-    problem = load_spec(SPECS / "gaussian_2d.py")
+    problem = load_spec(specs_dir() / "gaussian_2d.py")
     torch.manual_seed(0)
     flow = make_flow(2, base=base, components=3, transform="spline", layers=2, dtype=torch.float64)
     alm = AugmentedLagrangian(problem.targets, problem.relations, c0=3.0)
@@ -112,7 +111,7 @@ def test_distributed_needs_the_launcher(
 
     for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
-    assert main(["train", str(SPECS / "interval.py"), "--distributed", "--no-progress"]) == 2
+    assert main(["train", str(specs_dir() / "interval.py"), "--distributed", "--no-progress"]) == 2
     assert "torchrun --nproc_per_node N -m maxent_mdn" in capsys.readouterr().err
 
 
@@ -122,7 +121,14 @@ def test_torchrun_solve_meets_the_single_process_bound(tmp_path: Path) -> None:
     out = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]
-    command += ["--master_port", str(_free_port()), "-m", "maxent_mdn", "train", str(SPECS / "interval.py")]
+    command += [
+        "--master_port",
+        str(_free_port()),
+        "-m",
+        "maxent_mdn",
+        "train",
+        str(specs_dir() / "interval.py"),
+    ]
     command += ["--distributed", "--no-progress", "--out", str(out)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900, check=False)
     assert done.returncode == 0, done.stderr[-3000:]

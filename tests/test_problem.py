@@ -21,7 +21,6 @@ from maxent_mdn import (
     SpecError,
     load_spec,
 )
-from maxent_mdn.examples import quartic_bimodal_1d
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "constraints").glob("*.py"))
@@ -68,13 +67,21 @@ def test_every_shipped_spec_loads(spec: Path) -> None:
     assert problem.statistics(x).shape == (7, len(problem.rows))
 
 
-def test_builtin_example_matches_the_shipped_spec() -> None:
+def test_a_shipped_spec_loads_by_name_from_anywhere(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_spec("name")`` finds constraints/<name>.py from any directory; a user's own file wins."""
+    monkeypatch.chdir(tmp_path)
     shipped = load_spec(ROOT / "constraints" / "quartic_bimodal_1d.py")
-    builtin = quartic_bimodal_1d()
-    assert shipped.name == builtin.name and shipped.rows == builtin.rows
-    x = torch.randn(10, 1)
-    torch.testing.assert_close(shipped.statistics(x), builtin.statistics(x))
-    torch.testing.assert_close(shipped.targets, builtin.targets)
+    for name in ("quartic_bimodal_1d", "quartic_bimodal_1d.py"):
+        by_name = load_spec(name)
+        assert by_name.name == shipped.name and by_name.rows == shipped.rows
+    (tmp_path / "dirichlet.py").write_text(
+        "from maxent_mdn import MaxEntProblem, Mean\nproblem = MaxEntProblem(1, [Mean(0.0)], name='mine')\n"
+    )
+    assert load_spec("dirichlet.py").name == "mine"
+    with pytest.raises(SpecError, match=r"spec file not found: nosuch \(nor a shipped spec: beta, dirichlet"):
+        load_spec("nosuch")
+    with pytest.raises(SpecError, match=r"spec file not found: sub/dirichlet.py$"):
+        load_spec("sub/dirichlet.py")  # a path with a folder is the user's, never a shipped name
 
 
 def test_required_shipped_specs_present() -> None:

@@ -63,28 +63,20 @@ def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
 def train(args: argparse.Namespace) -> int:
     import signal
 
-    from ..problem import SpecError, load_spec
+    from ..problem import load_spec, resolve_spec
     from ..training import solve
-    from ..training.checkpoint import CheckpointError, load_checkpoint, spec_digest
+    from ..training.checkpoint import checked_spec, load_checkpoint
     from ..training.outputs import save_run
 
     if args.resume:
         out = Path(args.resume)
         state = load_checkpoint(out / "checkpoint.pt")
-        spec = args.spec or state.get("spec")
-        if spec is None:
-            raise CheckpointError(
-                f"{out}/checkpoint.pt does not say which spec it solves; pass the spec file"
-            )
-        if not Path(spec).is_file():
-            raise SpecError(f"spec file not found: {spec} (recorded in the checkpoint)")
-        if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
-            raise CheckpointError(f"spec {spec} changed since the checkpoint in {out} was written")
+        spec = checked_spec(args.spec, state, out, "pass the spec file it was trained on")
         settings = _resume_settings(args, state)
     elif args.spec is None:
         raise ValueError("train needs a spec file (or --resume DIR)")
     else:
-        spec, settings = args.spec, _settings(args)
+        spec, settings = resolve_spec(args.spec), _settings(args)  # a path, or a shipped spec's name
     problem = load_spec(spec)
     out = Path(args.resume or args.out or Path("runs") / problem.name)
     if not args.resume:
@@ -135,11 +127,14 @@ def train(args: argparse.Namespace) -> int:
 
 
 def demo(args: argparse.Namespace) -> int:
-    from ..examples import quartic_bimodal_1d
+    from ..problem import load_spec
     from ..training import solve
 
-    print("Solving the built-in example: max H(q) s.t. E[x^2] = 1, E[x^4] = 1.5 on R (default settings)")
-    result = solve(quartic_bimodal_1d(), progress=None if args.progress else False, seed=args.seed)
+    settings = "default settings" if args.steps is None else f"default settings but {args.steps} steps"
+    print(f"Solving the built-in example: max H(q) s.t. E[x^2] = 1, E[x^4] = 1.5 on R ({settings})")
+    problem = load_spec("quartic_bimodal_1d")  # the shipped spec, from a checkout or a wheel
+    budget = {} if args.steps is None else {"steps": args.steps}
+    result = solve(problem, progress=None if args.progress else False, seed=args.seed, **budget)
     print(result.table())
     return 0 if result.converged else NOT_CONVERGED
 

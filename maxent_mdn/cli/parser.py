@@ -79,6 +79,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="solve the built-in bimodal example and print the result")
+    demo.add_argument(
+        "--steps", type=int, metavar="N", help="step budget (default 6000; a few hundred for a quick look)"
+    )
     _common(demo)
     demo.set_defaults(handler="demo")
 

@@ -15,24 +15,13 @@ NOT_CERTIFIED = 3
 
 def _spec_for(run: Path, given: str | None) -> Path:
     """The spec file: ``--spec``, else the one the run's checkpoint records (and it must be unchanged)."""
-    from ..problem import SpecError
-    from ..training.checkpoint import CheckpointError, load_checkpoint, spec_digest
+    from ..training.checkpoint import CheckpointError, checked_spec, load_checkpoint
 
-    if given is not None:
+    if given is not None:  # the user's choice: used as it is, even if it differs from the trained one
         return Path(given)
     if not (run / "checkpoint.pt").is_file():
         raise CheckpointError(f"{run} has no checkpoint.pt to say which spec it solved; pass --spec FILE")
-    state = load_checkpoint(run / "checkpoint.pt")
-    spec = state.get("spec")
-    if spec is None:
-        raise CheckpointError(f"{run}/checkpoint.pt does not say which spec it solved; pass --spec FILE")
-    if not Path(spec).is_file():
-        raise SpecError(f"spec file not found: {spec} (recorded in {run}/checkpoint.pt); pass --spec FILE")
-    if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
-        raise CheckpointError(
-            f"spec {spec} changed since {run} was trained; pass --spec FILE to use it anyway"
-        )
-    return Path(spec)
+    return checked_spec(None, load_checkpoint(run / "checkpoint.pt"), run, "pass --spec FILE")
 
 
 def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float, float]:

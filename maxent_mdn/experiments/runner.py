@@ -14,15 +14,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..problem import MaxEntProblem, load_spec
+from ..problem import MaxEntProblem, load_spec, specs_dir
 from ..training.outputs import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
 from .journal import Journal
 from .registry import Run, runs
 
-__all__ = ["SPECS", "ReproductionError", "execute", "problem_for", "reproduce"]
+__all__ = ["ReproductionError", "execute", "problem_for", "reproduce"]
 
-SPECS = Path(__file__).resolve().parents[2] / "constraints"
 _CASES: dict[str, Callable[[], MaxEntProblem]] = {
     "dirichlet-3d": lambda: dirichlet_case(dim=3),
     "dirichlet-5d": lambda: dirichlet_case(dim=5),
@@ -37,7 +36,7 @@ def problem_for(case: str) -> MaxEntProblem:
     """A named experiment case, or a shipped spec (``constraints/<case>.py``)."""
     if case in _CASES:
         return _CASES[case]()
-    return load_spec(SPECS / f"{case}.py")
+    return load_spec(specs_dir() / f"{case}.py")
 
 
 def _solve_rows(run: Run) -> dict[str, list[dict]]:

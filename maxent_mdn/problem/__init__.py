@@ -4,6 +4,7 @@ from .constraints import RELATIONS, Covariance, Expectation, LogMean, Mean, Seco
 from .feasibility import InfeasibleError, check_feasible
 from .preflight import StatisticError, check_statistics
 from .scale import standardization
+from .shipped import resolve_spec, shipped_specs, specs_dir
 from .spec import MaxEntProblem, SpecError, load_spec
 from .support import Interval, Positive, Real, Simplex, Support
 
@@ -26,5 +27,8 @@ __all__ = [
     "check_feasible",
     "check_statistics",
     "load_spec",
+    "resolve_spec",
+    "shipped_specs",
+    "specs_dir",
     "standardization",
 ]

@@ -121,18 +121,23 @@ class MaxEntProblem:
 def load_spec(path: str | Path) -> MaxEntProblem:
     """Load a spec file: a Python module that defines ``problem = MaxEntProblem(...)``.
 
+    ``path`` may also name a shipped spec (``"gaussian_3d"``; see :mod:`.shipped`).
+
     Raises:
         SpecError: the file is missing or unreadable, has a syntax error (file
             and line given), fails while running, or defines no ``problem`` of
             the right type.
 
     Example:
-        >>> load_spec("constraints/quartic_bimodal_1d.py").name  # doctest: +SKIP
+        >>> load_spec("quartic_bimodal_1d").name
         'quartic-bimodal-1d'
     """
-    path = Path(path)
+    from .shipped import resolve_spec, shipped_specs
+
+    path = resolve_spec(path)
     if not path.is_file():
-        raise SpecError(f"spec file not found: {path}")
+        hint = f" (nor a shipped spec: {', '.join(shipped_specs())})" if len(path.parts) == 1 else ""
+        raise SpecError(f"spec file not found: {path}{hint}")
     module_name = f"_maxent_spec_{abs(hash(str(path.resolve())))}"
     try:
         source = path.read_text()

@@ -25,7 +25,14 @@ import torch
 
 from .config import SolverConfig
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "load_checkpoint", "save_checkpoint", "spec_digest"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "checked_spec",
+    "load_checkpoint",
+    "save_checkpoint",
+    "spec_digest",
+]
 
 CHECKPOINT_FORMAT = "maxent-mdn-checkpoint/1"
 #: settings that may differ on resume (a larger step budget continues a run)
@@ -41,6 +48,31 @@ def spec_digest(path: str | Path | None) -> str | None:
     if path is None:
         return None
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def checked_spec(spec: str | Path | None, state: dict[str, Any], run: Path, fix: str) -> Path:
+    """The spec file of a run to continue or sample from: ``spec`` (else the one ``state`` records), checked.
+
+    It must exist and, where the checkpoint recorded the spec's SHA-256, be the
+    same bytes that were trained on (a changed spec would silently change the
+    problem). ``fix`` ends each message with what the user can do.
+
+    Raises:
+        CheckpointError: no spec given or recorded, or the spec changed since.
+        SpecError: the file is gone.
+    """
+    from ..problem import SpecError
+
+    recorded = spec is None
+    spec = state.get("spec") if recorded else spec
+    if spec is None:
+        raise CheckpointError(f"{run}/checkpoint.pt does not say which spec it solves; {fix}")
+    if not Path(spec).is_file():
+        where = f" (recorded in {run}/checkpoint.pt)" if recorded else ""
+        raise SpecError(f"spec file not found: {spec}{where}; {fix}")
+    if state.get("spec_sha256") and spec_digest(spec) != state["spec_sha256"]:
+        raise CheckpointError(f"spec {spec} changed since the checkpoint in {run} was written; {fix}")
+    return Path(spec)
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
