@@ -6,7 +6,9 @@ The pipeline, in the order of the sub-packages:
 * :mod:`maxent_mdn.model`: base distributions, flow layers, flows, RAD;
 * :mod:`maxent_mdn.objective`: the base-density estimators, their kernels,
   and the augmented Lagrangian;
-* :mod:`maxent_mdn.training`: the solver loop, density-estimation fits, evaluation, outputs;
+* :mod:`maxent_mdn.training`: the solver loop, density-estimation fits, evaluation, outputs
+  (:func:`solve`, :class:`Result`, :class:`SolverConfig` and :func:`load_model` are also here, at the top);
+* :mod:`maxent_mdn.certify`: the dual certificate, the Gibbs form, exact samples;
 * :mod:`maxent_mdn.datasets`: seeded 2D toy datasets for density estimation;
 * :mod:`maxent_mdn.reference`: exact answers (closed forms, cvxpy on a grid);
 * :mod:`maxent_mdn.viz`: figures.
@@ -54,6 +56,8 @@ from .problem import (
     Support,
     load_spec,
 )
+from .training import Result, SolverConfig, solve
+from .training.outputs import load_model
 
 __version__ = "0.1.0"
 
@@ -80,20 +84,24 @@ __all__ = [
     "RADFlow",
     "Radial",
     "Real",
+    "Result",
     "SecondMoment",
     "Selection",
     "Sigmoid",
     "Simplex",
     "SimplexMap",
     "Softplus",
+    "SolverConfig",
     "SpecError",
     "SplineCoupling",
     "StandardNormal",
     "Standardize",
     "Support",
     "Transform",
+    "load_model",
     "load_spec",
     "make_base",
     "make_flow",
     "make_rad",
+    "solve",
 ]

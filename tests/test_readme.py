@@ -61,3 +61,22 @@ def test_readme_usage_matches_the_help_of_every_command() -> None:
         if command:
             assert command in readme, f"the README has no usage line for `maxent-mdn {command}`"
             assert options - shared == readme[command], f"maxent-mdn {command}: README vs --help"
+
+
+def test_the_readme_python_examples_import_what_exists() -> None:
+    """Every name a README ``python`` block imports from maxent_mdn exists; the solve example needs only the top."""
+    import importlib
+
+    blocks = re.findall(r"```python\n(.*?)\n```", (ROOT / "README.md").read_text(), flags=re.DOTALL)
+    imports = [
+        m for b in blocks for m in re.findall(r"^from (maxent_mdn[\w.]*) import (.+)$", b, flags=re.MULTILINE)
+    ]
+    assert imports
+    for module, names in imports:
+        loaded = importlib.import_module(module)
+        for name in (n.strip() for n in names.split(",")):
+            assert hasattr(loaded, name), f"README: {module} has no {name}"
+    solve_block = next(b for b in blocks if "solve(" in b)
+    assert all(
+        m == "maxent_mdn" for m, _ in re.findall(r"^from (\S+) import (.+)$", solve_block, flags=re.MULTILINE)
+    )
