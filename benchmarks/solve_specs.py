@@ -54,6 +54,7 @@ def solve_one(job: tuple[str, str, int]) -> dict[str, object]:
         "gap_stderr": cert.gap_stderr if cert else None,
         "gap_upper": cert.gap_upper if cert else None,
         "kl_from_gibbs": cert.kl_from_gibbs if cert else None,
+        "ess": cert.ess if cert else None,
         "pareto_k": cert.pareto_k if cert else None,
         "certificate_reliable": cert.reliable if cert else None,
         "constraints_met": result.constraints_met,
@@ -87,9 +88,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     )
     print(
         "| spec | H (ref) | KL, model density | KL, nearest neighbours | D(η̂) | certified gap (k̂) "
-        "| worst constraint | converged | steps | seconds |"
+        "| gap_upper (ESS) | worst constraint | converged | steps | seconds |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in table.to_dict("records"):
         worst = (
             f"{r['worst_constraint']} {r['worst_value']:.4f} ({r['worst_target']:g})"
@@ -100,6 +101,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         print(
             f"| {r['spec']} | {r['entropy']:.4f} ({r['reference_entropy']:.4f}) | {r['kl']:.4f} | {r['kl_knn']:.4f} "
             f"| {r['dual_bound']:.4f} | {r['gap']:.4f} ± {r['gap_stderr']:.4f} ({r['pareto_k']:.2f}{flag}) "
+            f"| {r['gap_upper']:.4f} ({100 * r['ess']:.0f}%) "
             f"| {worst} | {'yes' if r['converged'] else 'no'} | {r['steps']} | {r['seconds']:.0f} |"
         )
     print(f"wrote {out}")

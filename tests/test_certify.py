@@ -196,6 +196,8 @@ def test_converged_needs_the_constraints_and_a_small_gap() -> None:
     assert why_not_converged(True, _certified(0.004), gap_tol=0.01) is None
     assert why_not_converged(True, None, gap_tol=0.01) is None  # no constraint rows: nothing to certify
     assert "not all met" in why_not_converged(False, _certified(0.004), gap_tol=0.01)
+    assert "KL(q || p_eta) = 0.0040" in why_not_converged(False, _certified(0.004), gap_tol=0.01)
+    assert why_not_converged(False, None, gap_tol=0.01).endswith("within sampling error")
     assert "gap D(eta) - H(q) = 0.0300" in why_not_converged(True, _certified(0.03), gap_tol=0.01)
     assert why_not_converged(True, _certified(0.004, k=0.9), gap_tol=0.01) is None  # flagged, not blocking
     assert "exceeds" in why_not_converged(True, _certified(0.02, k=0.9), gap_tol=0.01)
@@ -257,12 +259,13 @@ def test_weights_beyond_float64_give_an_infinite_pareto_k_not_an_error() -> None
 
 def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """If the certificate raises, the solve still returns its trained flow, says why it is not converged, warns."""
-    from maxent_mdn.training import solve, solver
+    from maxent_mdn.training import solve, solver, verdict
 
     def broken(*args: object) -> None:
         raise RuntimeError("linalg.svd: the algorithm failed to converge")
 
-    monkeypatch.setattr(solver, "_certificate", broken)
+    monkeypatch.setattr(solver, "final_certificate", broken)  # the final certificate
+    monkeypatch.setattr(verdict, "final_certificate", broken)  # and each trace point
     monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
     tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
     tiny.update(min_outer=1, patience=1)

@@ -1,6 +1,7 @@
 """The model: base distributions, flow layers, and flows built from them."""
 
 from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
+from .contract import MaxEntModel
 from .factory import BASES, DEFAULT_LAYERS, TRANSFORMS, make_base, make_flow, support_bijector
 from .flow import Flow
 
@@ -12,6 +13,7 @@ __all__ = [
     "ExactMoG",
     "Flow",
     "GumbelMoG",
+    "MaxEntModel",
     "Selection",
     "StandardNormal",
     "make_base",

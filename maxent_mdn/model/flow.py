@@ -39,6 +39,9 @@ class Flow(EventModule):
         (torch.Size([256, 2]), torch.Size([256]))
     """
 
+    #: sampling is reparameterized throughout (no discrete draw; see :class:`~maxent_mdn.model.contract.MaxEntModel`)
+    discrete = False
+
     def __init__(self, base: BaseDistribution, transforms: Sequence[Transform]) -> None:
         super().__init__()
         dim = base.dim
@@ -53,6 +56,24 @@ class Flow(EventModule):
         self.base = base
         self.transforms = nn.ModuleList(transforms)
         self.dim = dim
+
+    @property
+    def temperature(self) -> float | None:
+        """The base's relaxation temperature (the Gumbel-MoG's :math:`\\tau`), or ``None``; settable."""
+        return self.base.temperature
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.base.temperature = value
+
+    @property
+    def uses_nested_batch(self) -> bool:
+        """Whether the base's training density is a nested-minibatch estimate."""
+        return self.base.uses_nested_batch
+
+    def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
+        """The base's arguments for an evaluation-grade density (see :meth:`rsample_and_log_prob`)."""
+        return self.base.evaluation_kwargs(num_nested)
 
     def push(self, z: Tensor) -> tuple[Tensor, Tensor]:
         r"""Map base points ``(n, D_0)`` forward; returns ``x`` and :math:`\sum_l \log|\det J_l|` ``(n,)``."""
@@ -80,17 +101,19 @@ class Flow(EventModule):
         x, ladj = self.push(z)
         return x, log_p - ladj
 
-    def log_prob(self, x: Tensor, **base_kwargs: object) -> Tensor:
+    def log_prob(self, x: Tensor, exact: bool = False, **base_kwargs: object) -> Tensor:
         r""":math:`\log q(x)` at arbitrary points ``(..., D)`` by inverting each layer.
 
         ``base_kwargs`` go to the base's :meth:`log_prob` (for
         :class:`~maxent_mdn.GumbelMoG`: ``num_nested``, the size of the
-        independent nested batch).
+        independent nested batch; other bases ignore it). ``exact=True`` uses
+        the base's closed form instead (for the Gumbel-MoG, the mixture of eq. 1).
         """
         if x.ndim < 1 or x.shape[-1] != self.dim:
             raise ValueError(f"expected points of shape (..., {self.dim}), got {tuple(x.shape)}")
         z, total = self.pull(x.reshape(-1, self.dim))
-        return (self.base.log_prob(z, **base_kwargs) + total).reshape(x.shape[:-1])
+        base = self.base.exact_log_prob(z) if exact else self.base.log_prob(z, **base_kwargs)
+        return (base + total).reshape(x.shape[:-1])
 
     def pull(self, x: Tensor) -> tuple[Tensor, Tensor]:
         r"""Map points ``(n, D)`` back to the base; returns :math:`z_0` and :math:`\sum_l \log|\det \partial g_l^{-1}/\partial z_l|` ``(n,)``."""

@@ -21,27 +21,25 @@ from scipy import special
 from scipy.spatial import cKDTree
 from torch import Tensor
 
-from ..model import Flow, GumbelMoG
+from ..model import MaxEntModel
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference
 
 __all__ = ["Evaluation", "constraint_table", "evaluate", "knn_entropy", "sample_many", "sample_with_log_prob"]
 
 
-def sample_many(flow: Flow, n: int, chunk: int = 16384) -> Tensor:
+def sample_many(flow: MaxEntModel, n: int, chunk: int = 16384) -> Tensor:
     """``n`` samples without gradients as float64 on the CPU, drawn in chunks to bound memory."""
     with torch.no_grad():
         return torch.cat([flow.sample((min(chunk, n - i),)).double().cpu() for i in range(0, n, chunk)])
 
 
 def sample_with_log_prob(
-    flow: Flow, n: int, num_nested: int = 8192, chunk: int = 4096
+    flow: MaxEntModel, n: int, num_nested: int = 8192, chunk: int = 4096
 ) -> tuple[Tensor, Tensor]:
     """``n`` samples and their log-density (independent nested estimate for a Gumbel-MoG base), in chunks."""
     xs, lqs = [], []
-    kwargs = (
-        {"estimator": "independent", "num_nested": num_nested} if isinstance(flow.base, GumbelMoG) else {}
-    )
+    kwargs = flow.evaluation_kwargs(num_nested)
     with torch.no_grad():
         for start in range(0, n, chunk):
             x, log_q = flow.rsample_and_log_prob(min(chunk, n - start), **kwargs)
@@ -110,7 +108,7 @@ class Evaluation(dict):
 
 
 def evaluate(
-    flow: Flow,
+    flow: MaxEntModel,
     problem: MaxEntProblem,
     reference: Reference | None,
     n: int = 20000,

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .._checks import choice, positive_float, positive_int
 from ..datasets import Dataset
-from ..model import Flow, GumbelMoG, make_flow
+from ..model import MaxEntModel, make_flow
 from .progress import Progress
 
 __all__ = ["MODELS", "FitResult", "fit", "log_likelihood", "make_density_model"]
@@ -66,23 +66,15 @@ def make_density_model(
     return make_flow(dim, base="rad", layers=layers, hidden=best)
 
 
-def _gumbel(model: nn.Module) -> bool:
-    return isinstance(model, Flow) and isinstance(model.base, GumbelMoG)
-
-
-def log_likelihood(model: nn.Module, x: Tensor, num_nested: int = 8192, exact: bool = False) -> Tensor:
+def log_likelihood(model: MaxEntModel, x: Tensor, num_nested: int = 8192, exact: bool = False) -> Tensor:
     """Per-point log-density ``(n,)`` in the model's scoring convention (see the module notes).
 
     ``exact=True`` scores a Gumbel-MoG flow with eq. 1 instead of the nested estimate.
     """
-    if _gumbel(model):
-        z, ladj = model.pull(x)
-        base = model.base.exact_log_prob(z) if exact else model.base.log_prob(z, num_nested=num_nested)
-        return base + ladj
-    return model.log_prob(x)
+    return model.log_prob(x, num_nested=num_nested, exact=exact)
 
 
-def _score(model: nn.Module, x: Tensor, num_nested: int, exact: bool = False, chunk: int = 4096) -> Tensor:
+def _score(model: MaxEntModel, x: Tensor, num_nested: int, exact: bool = False, chunk: int = 4096) -> Tensor:
     with torch.no_grad():
         return torch.cat(
             [
@@ -186,7 +178,7 @@ def fit(
                         break
     model.load_state_dict(best_state)
     scores = _score(model, test, eval_nested)
-    eq1 = float(_score(model, test, eval_nested, exact=True).mean()) if _gumbel(model) else None
+    eq1 = float(_score(model, test, eval_nested, exact=True).mean()) if model.uses_nested_batch else None
     return FitResult(
         model=model,
         test_ll=float(scores.mean()),

@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..certify import Certified, certify, natural_parameters, polish, starting_point
-from ..model import Flow, GumbelMoG, make_flow
+from ..model import Flow, MaxEntModel, make_flow
 from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
 from ..problem.feasibility import check_feasible
@@ -25,16 +24,17 @@ from .averaging import TailAverage
 from .checkpoint import load_checkpoint, save_checkpoint, spec_digest
 from .config import DTYPES, SolverConfig
 from .distributed import World
-from .evaluate import evaluate, sample_with_log_prob
+from .evaluate import evaluate
 from .progress import Progress
 from .result import Result
 from .schedule import TemperatureSchedule
+from .verdict import dual_trace, final_certificate, why_not_converged
 
-__all__ = ["Result", "SolverConfig", "solve"]
+__all__ = ["Result", "SolverConfig", "solve", "why_not_converged"]
 
 
 def _test_violations(
-    flow: Flow, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig, world: World
+    flow: MaxEntModel, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig, world: World
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Violations :math:`g` of ``test_batches`` independent batches ``(B, M)``, and the covariance of T ``(M, M)``.
 
@@ -76,7 +76,7 @@ def _check_parameters(flow: torch.nn.Module, step: int) -> None:
 
 
 def _inner_run(
-    flow: torch.nn.Module,
+    flow: MaxEntModel,
     problem: MaxEntProblem,
     alm: AugmentedLagrangian,
     cfg: SolverConfig,
@@ -95,14 +95,14 @@ def _inner_run(
     inner = min(cfg.inner_steps, cfg.steps - step)
     average_from = inner - int(cfg.average * inner)  # tail averaging: the last `average` part
     labels = problem.labels
-    gumbel = isinstance(flow.base, GumbelMoG)
-    discrete = getattr(flow, "discrete", False)  # RAD: drawn pieces need a score-function term
+    tempered = flow.temperature is not None
+    discrete = flow.discrete  # RAD: drawn pieces need a score-function term
     batch = world.local(cfg.batch, "batch")
-    parallel = {"gather": world.gather} if gumbel and world.distributed else {}
+    parallel = {"gather": world.gather} if flow.uses_nested_batch and world.distributed else {}
     total = world.sum if world.distributed else None
     for i in range(inner):
-        if gumbel:
-            flow.base.tau = schedule(step)
+        if tempered:
+            flow.temperature = schedule(step)
         if discrete:
             x, log_q, log_gate = flow.rsample_with_score(batch)
         else:
@@ -130,7 +130,7 @@ def _inner_run(
             }
             row.update({f"g:{k}": float(v) for k, v in zip(labels, g.tolist(), strict=True)})
             row.update({f"lambda:{k}": float(v) for k, v in zip(labels, alm.lam.tolist(), strict=True)})
-            row.update({"c": alm.c, "lr": lr, "tau": flow.base.tau if gumbel else float("nan")})
+            row.update({"c": alm.c, "lr": lr, "tau": flow.temperature if tempered else float("nan")})
             row["seconds"] = time.perf_counter() - start
             history.append(row)
             bar.set_postfix(
@@ -162,58 +162,6 @@ def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
         samples = flow.rsample((256,))
     check_statistics(problem, samples)  # numpy calls, detached or step statistics: exit 2 now, not at step 1
     return flow
-
-
-def _certificate(
-    problem: MaxEntProblem, alm: AugmentedLagrangian, x: torch.Tensor, log_q: torch.Tensor
-) -> Certified:
-    """The dual certificate from the evaluation draws: polished on one half, measured on the other.
-
-    The polish starts from the multipliers or from eta fitted to the flow's density, whichever weights better.
-    """
-    half = x.shape[0] // 2
-    eta = starting_point(problem, [natural_parameters(problem, alm.lam)], x[:half], log_q[:half])
-    polished = polish(problem, eta, x[:half], log_q[:half])
-    return Certified(certify(None, problem, polished.eta, draws=(x[half:], log_q[half:])), polished)
-
-
-def _dual_trace(
-    flow: Flow, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig
-) -> dict[str, float]:
-    """The certificate of the current flow on ``2 x trace_samples`` draws with 1024 nested selections, for the history.
-
-    Drawn under a forked RNG: the training's random streams, and so its results, stay as without the trace.
-    """
-    device = torch.device(cfg.device)
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-        x, log_q = sample_with_log_prob(flow, 2 * cfg.trace_samples, num_nested=1024)
-        try:
-            cert = _certificate(problem, alm, x, log_q).certificate
-        except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64: no trace point
-            return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
-    return {"entropy_is": cert.entropy, "dual_bound": cert.dual_bound, "gap": cert.gap, "ess": cert.ess}
-
-
-def why_not_converged(constraints_met: bool, certified: Certified | None, gap_tol: float) -> str | None:
-    """``None`` when a solve counts as converged, else the reason in one clause (for the exit-3 message).
-
-    Converged: the constraint test passed and the duality gap is at most ``gap_tol``. An unreliable
-    certificate (heavy-tailed weights) does not block it, since its gap is biased *low*; the table and
-    ``result.json`` flag it. Measured on the shipped specs: the demo's weights are bounded (ESS 99%,
-    largest weight 1.8x the 1000th) yet k-hat is 0.73-0.91, and the exponential's are unbounded only
-    near x = 0 (k-hat 1.2) with the gap 0.0009 for a KL of 0.0007.
-    """
-    if not constraints_met:
-        return "the constraints are not all met within sampling error"
-    if certified is None:  # no constraint rows: nothing to certify
-        return None
-    cert = certified.certificate
-    if cert.gap > gap_tol:
-        return (
-            f"the duality gap D(eta) - H(q) = {cert.gap:.4f} ± {cert.gap_stderr:.4f} nats exceeds "
-            f"gap_tol = {gap_tol:g}: the flow's entropy is short of the maximum by up to that much"
-        )
-    return None
 
 
 def solve(
@@ -353,7 +301,7 @@ def solve(
             if cfg.trace_samples and problem.rows and world.is_main:
                 if not history or history[-1]["step"] != step:  # a row for this step, between log_every rows
                     history.append({"step": step, "outer": outer - 1})
-                history[-1].update(_dual_trace(flow, problem, alm, cfg))
+                history[-1].update(dual_trace(flow, problem, alm, cfg))
             converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol)
             passes = passes + 1 if converged else 0
             if passes >= cfg.patience and outer >= cfg.min_outer:
@@ -390,7 +338,7 @@ def solve(
     certificate, failure = None, None
     if problem.rows:
         try:
-            certificate = _certificate(problem, alm, *ev["draws"])
+            certificate = final_certificate(problem, alm, *ev["draws"])
         except (ValueError, RuntimeError) as err:  # a certificate must not cost the trained flow
             failure = f"the dual certificate could not be computed ({type(err).__name__}: {err})"
             warnings.warn(f"{failure}; the rest of the result stands", stacklevel=2)

@@ -13,7 +13,7 @@ import numpy as np
 import seaborn as sns
 import torch
 
-from ..model import Flow, GumbelMoG
+from ..model import MaxEntModel
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Simplex
 from ..reference import Reference
@@ -42,8 +42,8 @@ def _log_density(fn: object, pts: torch.Tensor, inside: np.ndarray) -> np.ndarra
     return out
 
 
-def _flow_log_prob(flow: Flow) -> object:
-    kwargs = {"num_nested": 4096} if isinstance(flow.base, GumbelMoG) else {}
+def _flow_log_prob(flow: MaxEntModel) -> object:
+    kwargs = {"num_nested": 4096}  # the Gumbel-MoG's independent nested batch; exact densities ignore it
     param = next(flow.parameters())
 
     def fn(x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,7 @@ def _range(samples: np.ndarray, problem: MaxEntProblem, clip: bool = False) -> l
 
 
 def plot_density(
-    flow: Flow,
+    flow: MaxEntModel,
     problem: MaxEntProblem,
     reference: Reference | None,
     path: str | Path,

@@ -36,6 +36,24 @@ class BaseDistribution(EventModule, ABC):
         z, _ = self.rsample_and_log_prob(shape.numel(), estimator=None)
         return z.reshape(shape + self.event_shape)
 
+    @property
+    def temperature(self) -> float | None:
+        """A relaxation temperature the solver may anneal; ``None``: this base has none."""
+        return None
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        raise AttributeError(f"{type(self).__name__} has no temperature to set")
+
+    @property
+    def uses_nested_batch(self) -> bool:
+        """Whether the training density is a nested-minibatch estimate over the batch itself (here: no)."""
+        return False
+
+    def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
+        """Arguments of :meth:`rsample_and_log_prob` for an evaluation-grade density; an exact base needs none."""
+        return {}
+
     @abstractmethod
     def rsample_and_log_prob(self, n: int, estimator: str | None = "nested") -> tuple[Tensor, Tensor]:
         """``n`` reparameterized samples ``(n, D)`` and their log-density ``(n,)``.

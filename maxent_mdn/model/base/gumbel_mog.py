@@ -92,6 +92,24 @@ class GumbelMoG(BaseDistribution):
     def tau(self, value: float) -> None:
         self._tau.fill_(positive_float("tau", value))
 
+    @property
+    def temperature(self) -> float | None:
+        """:attr:`tau`, under the name the solver's schedule uses for every model."""
+        return self.tau
+
+    @temperature.setter
+    def temperature(self, value: float) -> None:
+        self.tau = value
+
+    @property
+    def uses_nested_batch(self) -> bool:
+        """Yes: the training density averages over the batch's own selections."""
+        return True
+
+    def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
+        """The independent nested estimate over ``num_nested`` fresh selections (no own-term bias)."""
+        return {"estimator": "independent", "num_nested": num_nested}
+
     def extra_repr(self) -> str:
         return f"dim={self.dim}, components={self.components}, tau={self.tau:g}, hard={self.hard}"
 

@@ -65,6 +65,20 @@ class RADFlow(EventModule):
         self.layers = nn.ModuleList(layers)
         self.dim = dim
 
+    @property
+    def temperature(self) -> float | None:
+        """``None``: RAD's pieces are drawn exactly, with no relaxation to anneal."""
+        return None
+
+    @property
+    def uses_nested_batch(self) -> bool:
+        """No: RAD's density is exact."""
+        return False
+
+    def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
+        """None needed: the density is exact."""
+        return {}
+
     def rsample_with_score(self, n: int) -> tuple[Tensor, Tensor, Tensor]:
         r"""``n`` samples, :math:`\log q(x)`, and :math:`\sum_l \log p(k_l \mid z_l)` (with its graph)."""
         z, log_q = self.base.rsample_and_log_prob(n)
