@@ -48,7 +48,7 @@ from pathlib import Path
 import torch
 
 from maxent_mdn.model import make_flow
-from maxent_mdn.objective.kernels import log_mean_gaussian
+from maxent_mdn.model.base.kernels import log_mean_gaussian
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
 
 OUT = Path(__file__).resolve().parent / "results.json"
@@ -119,7 +119,7 @@ def peak_memory(n: int = 16384, d: int = 16) -> float:
     """
     code = f"""
 import torch
-from maxent_mdn.objective.kernels import log_mean_gaussian
+from maxent_mdn.model.base.kernels import log_mean_gaussian
 def kib(key):
     return next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith(key))
 z = torch.randn({n}, {d}, requires_grad=True); loc = torch.randn({n}, {d}, requires_grad=True)

@@ -3,9 +3,9 @@
 The pipeline, in the order of the sub-packages:
 
 * :mod:`maxent_mdn.problem`: what is asked (supports, constraints);
-* :mod:`maxent_mdn.model`: base distributions, flow layers, flows, RAD;
-* :mod:`maxent_mdn.objective`: the base-density estimators, their kernels,
-  and the augmented Lagrangian;
+* :mod:`maxent_mdn.model`: base distributions (with their density estimators and kernels),
+  flow layers, flows, RAD, and the contract the solver trains against;
+* :mod:`maxent_mdn.objective`: the augmented Lagrangian and RAD's score-function term;
 * :mod:`maxent_mdn.training`: the solver loop, density-estimation fits, evaluation, outputs
   (:func:`solve`, :class:`Result`, :class:`SolverConfig` and :func:`load_model` are also here, at the top);
 * :mod:`maxent_mdn.certify`: the dual certificate, the Gibbs form, exact samples;
@@ -25,6 +25,7 @@ from .model import (
     make_base,
     make_flow,
 )
+from .model.base import ESTIMATORS
 from .model.rad import Fold, RADFlow, make_rad
 from .model.transforms import (
     ActNorm,
@@ -41,7 +42,6 @@ from .model.transforms import (
     Standardize,
     Transform,
 )
-from .objective import ESTIMATORS
 from .problem import (
     Covariance,
     Expectation,

@@ -12,7 +12,8 @@ from scipy.special import expit
 from truth import mixture_density_1d, soft_mixture_density_1d, soft_mixture_density_1d_many
 
 from maxent_mdn import ESTIMATORS, GumbelMoG
-from maxent_mdn.objective import concrete_log_prob, diag_normal_log_prob
+from maxent_mdn.model.base.concrete import concrete_log_prob
+from maxent_mdn.model.base.estimators import diag_normal_log_prob
 
 WEIGHTS = np.array([0.3, 0.7])
 MU = np.array([-2.0, 1.5])

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from maxent_mdn.objective import gaussian_log_density_matrix, log_mean_gaussian
+from maxent_mdn.model.base.kernels import gaussian_log_density_matrix, log_mean_gaussian
 
 
 def _direct(z: torch.Tensor, loc: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

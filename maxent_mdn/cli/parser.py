@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..model import BASES, DEFAULT_LAYERS, TRANSFORMS
-from ..objective import ESTIMATORS
+from ..model.base import ESTIMATORS
 from . import commands
 
 __all__ = ["build_parser", "main"]

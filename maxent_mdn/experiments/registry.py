@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..datasets import DATASETS
+from ..model.base import ESTIMATORS
 from ..training.fit import MODELS
 
 __all__ = ["EXPERIMENTS", "Run", "runs"]
@@ -58,9 +59,7 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
     if name == "option":
         return _solves(name, ["option-pricing"], per_base, seeds, quick)
     if name == "estimators":
-        trained = _solves(
-            name, ["quartic_bimodal_1d"], [{"estimator": e} for e in _TRAINING_ESTIMATORS], seeds, quick
-        )
+        trained = _solves(name, ["quartic_bimodal_1d"], [{"estimator": e} for e in ESTIMATORS], seeds, quick)
         curves = [
             Run(name, "quartic_bimodal_1d", "estimator-curves", s, dict(_QUICK) if quick else {})
             for s in range(seeds)
@@ -80,6 +79,3 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
             for m in MODELS
         ]
     raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
-
-
-_TRAINING_ESTIMATORS = ("nested", "loo", "independent", "exact", "concrete-joint")

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..model.base import ESTIMATORS
 from ..problem import MaxEntProblem, load_spec, specs_dir
 from ..training.outputs import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
@@ -117,7 +118,7 @@ def _estimator_curves(run: Run) -> dict[str, list[dict]]:
     rows = []
     with torch.no_grad():
         for m in (4, 16, 64, 256, 1024, 4096):
-            for estimator in ("nested", "loo", "independent", "exact", "concrete-joint"):
+            for estimator in ESTIMATORS:
                 if estimator == "independent":  # a fresh nested batch of m for 4096 points at a time
                     vals = [
                         flow.rsample_and_log_prob(4096, estimator=estimator, num_nested=m)[1]

@@ -2,11 +2,12 @@
 
 from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
 from .contract import MaxEntModel
-from .factory import BASES, DEFAULT_LAYERS, TRANSFORMS, make_base, make_flow, support_bijector
+from .factory import BASES, DEFAULT_LAYERS, DEFAULTS, TRANSFORMS, make_base, make_flow, support_bijector
 from .flow import Flow
 
 __all__ = [
     "BASES",
+    "DEFAULTS",
     "DEFAULT_LAYERS",
     "TRANSFORMS",
     "BaseDistribution",

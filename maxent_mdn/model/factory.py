@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from .._checks import choice, positive_float, positive_int
@@ -23,12 +25,35 @@ from .transforms import (
     Transform,
 )
 
-__all__ = ["BASES", "DEFAULT_LAYERS", "TRANSFORMS", "make_base", "make_flow", "support_bijector"]
+__all__ = [
+    "BASES",
+    "DEFAULTS",
+    "DEFAULT_LAYERS",
+    "TRANSFORMS",
+    "Defaults",
+    "make_base",
+    "make_flow",
+    "support_bijector",
+]
 
 BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian", "rad")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
 #: flow layers when ``layers`` is not given, per transform
 DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
+
+
+class Defaults(NamedTuple):
+    """The architecture defaults, shared by :func:`make_flow` and the solver's ``SolverConfig`` (one model per call)."""
+
+    base: str = "gumbel-mog"
+    components: int = 8
+    transform: str = "spline"
+    tau: float = 0.5
+    hidden: int = 64
+    bins: int = 16
+
+
+DEFAULTS = Defaults()
 
 
 def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
@@ -72,14 +97,14 @@ def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int, bound:
 
 def make_flow(
     dim: int,
-    base: str = "gumbel-mog",
-    components: int = 8,
-    transform: str = "planar",
+    base: str = DEFAULTS.base,
+    components: int = DEFAULTS.components,
+    transform: str = DEFAULTS.transform,
     layers: int | None = None,
     support: Support | None = None,
-    tau: float = 0.5,
-    hidden: int = 64,
-    bins: int = 8,
+    tau: float = DEFAULTS.tau,
+    hidden: int = DEFAULTS.hidden,
+    bins: int = DEFAULTS.bins,
     bound: float = 10.0,
     standardize: tuple[list[float], list[float]] | None = None,
     device: torch.device | str | None = None,
@@ -97,15 +122,15 @@ def make_flow(
             :class:`~maxent_mdn.model.rad.RADFlow` (standard normal base, RAD
             folding layers with affine couplings; ``transform`` is then unused).
         components: mixture components (Gumbel-MoG base).
-        transform: ``"planar"`` (MEFN; default 10 layers), ``"radial"`` (10),
-            ``"coupling"`` (affine coupling, 4) or ``"spline"`` (rational-quadratic
-            spline coupling, 4).
+        transform: ``"spline"`` (rational-quadratic spline coupling, 4 layers; the
+            default), ``"planar"`` (MEFN's; 10), ``"radial"`` (10) or ``"coupling"``
+            (affine coupling, 4).
         layers: number of layers (default per ``transform``).
         support: ``None``/:class:`Real`, :class:`Positive`, :class:`Interval`
             or :class:`Simplex`; adds the matching final bijector.
         tau: Gumbel-softmax temperature.
         hidden: width of coupling conditioners.
-        bins: spline bins.
+        bins: spline bins (16).
         bound: splines act on :math:`[-B, B]` (identity outside).
         standardize: ``(loc, scale)`` of a fixed :class:`Standardize` layer
             between the learnable layers and the support map, one entry per

@@ -1,16 +1,10 @@
-"""Objectives: base-density estimators and their kernels."""
+"""The training objective: MEFN's augmented Lagrangian, and the score-function term for RAD's discrete pieces.
 
-from .concrete import concrete_log_prob, exp_concrete_log_prob
-from .estimators import ESTIMATORS, check_estimator, diag_normal_log_prob, mixture_log_prob
-from .kernels import gaussian_log_density_matrix, log_mean_gaussian
+The base-density estimators the Lagrangian's entropy term uses live with the
+bases (:mod:`maxent_mdn.model.base.estimators`).
+"""
 
-__all__ = [
-    "ESTIMATORS",
-    "check_estimator",
-    "concrete_log_prob",
-    "diag_normal_log_prob",
-    "exp_concrete_log_prob",
-    "gaussian_log_density_matrix",
-    "log_mean_gaussian",
-    "mixture_log_prob",
-]
+from .lagrangian import AugmentedLagrangian
+from .score import score_function_term
+
+__all__ = ["AugmentedLagrangian", "score_function_term"]

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import choice, positive_float, positive_int
-from ..model import BASES, TRANSFORMS
-from ..objective import ESTIMATORS
+from ..model import BASES, DEFAULTS, TRANSFORMS, Flow, make_flow
+from ..model.base import ESTIMATORS
+from ..model.rad import RADFlow
+from ..problem.support import Support
 from .schedule import TemperatureSchedule
 
 __all__ = ["DTYPES", "SolverConfig"]
@@ -57,19 +59,19 @@ class SolverConfig:
     for the history and ``certificate.png``.
     """
 
-    base: str = "gumbel-mog"
-    components: int = 8
-    transform: str = "spline"
+    base: str = DEFAULTS.base
+    components: int = DEFAULTS.components
+    transform: str = DEFAULTS.transform
     layers: int | None = None
-    hidden: int = 64
-    bins: int = 16
+    hidden: int = DEFAULTS.hidden
+    bins: int = DEFAULTS.bins
     steps: int = 6000
     inner_steps: int = 250
     batch: int = 1000
     lr: float = 2e-3
     lr_decay: float = 0.85
     lr_min: float = 5e-5
-    tau: float = 0.5
+    tau: float = DEFAULTS.tau
     anneal_rate: float = 0.0
     tau_min: float = 0.05
     estimator: str = "nested"
@@ -148,3 +150,31 @@ class SolverConfig:
         except (RuntimeError, ValueError) as err:
             raise ValueError(f"device {self.device!r} is not usable here: {err}") from None
         return self
+
+    def build_flow(
+        self, dim: int, support: Support | None, standardize: tuple[list[float], list[float]] | None
+    ) -> Flow | RADFlow:
+        """The untrained model these settings describe: the one mapping from settings to architecture.
+
+        :func:`~maxent_mdn.solve` builds with it and
+        :func:`~maxent_mdn.training.outputs.load_model` rebuilds with it, so a
+        saved model always reloads into the architecture it was trained in.
+
+        Example:
+            >>> SolverConfig(transform="coupling", layers=2).build_flow(2, None, None).dim
+            2
+        """
+        return make_flow(
+            dim,
+            base=self.base,
+            components=self.components,
+            transform=self.transform,
+            layers=self.layers,
+            support=support,
+            tau=self.tau,
+            hidden=self.hidden,
+            bins=self.bins,
+            standardize=standardize,
+            device=self.device,
+            dtype=DTYPES[self.dtype],
+        )

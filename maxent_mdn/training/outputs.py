@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..model import Flow, make_flow
+from ..model import Flow
 from ..problem.scale import standardization
 from ..problem.support import Interval, Positive, Real, Simplex, Support
 from .checkpoint import CheckpointError
-from .config import DTYPES, SolverConfig
+from .config import SolverConfig
 from .evaluate import sample_many
 from .result import Result
 
@@ -156,19 +156,9 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, A
     try:
         cfg = SolverConfig(**payload["config"])
         problem = payload["problem"]
-        flow = make_flow(
-            problem["dim"],
-            base=cfg.base,
-            components=cfg.components,
-            transform=cfg.transform,
-            layers=cfg.layers,
-            support=support_from_dict(problem["support"]),
-            tau=cfg.tau,
-            hidden=cfg.hidden,
-            bins=cfg.bins,
-            standardize=payload.get("standardize"),
-            device=device,
-            dtype=DTYPES[cfg.dtype],
+        cfg = dataclasses.replace(cfg, device=str(device))  # rebuilt where the caller wants it
+        flow = cfg.build_flow(
+            problem["dim"], support_from_dict(problem["support"]), payload.get("standardize")
         )
         flow.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:

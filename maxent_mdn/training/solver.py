@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..model import Flow, MaxEntModel, make_flow
+from ..model import Flow, MaxEntModel
 from ..objective.lagrangian import AugmentedLagrangian
 from ..objective.score import score_function_term
 from ..problem.feasibility import check_feasible
@@ -22,7 +22,7 @@ from ..problem.spec import MaxEntProblem
 from ..reference import Reference, reference_for
 from .averaging import TailAverage
 from .checkpoint import load_checkpoint, save_checkpoint, spec_digest
-from .config import DTYPES, SolverConfig
+from .config import SolverConfig
 from .distributed import World
 from .evaluate import evaluate
 from .progress import Progress
@@ -142,20 +142,7 @@ def _inner_run(
 
 def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
     """The untrained flow, after every statistic passed :func:`check_statistics` on 256 of its samples."""
-    flow = make_flow(
-        problem.dim,
-        base=cfg.base,
-        components=cfg.components,
-        transform=cfg.transform,
-        layers=cfg.layers,
-        support=problem.support,
-        tau=cfg.tau,
-        hidden=cfg.hidden,
-        bins=cfg.bins,
-        standardize=standardization(problem) if cfg.standardize else None,
-        device=cfg.device,
-        dtype=DTYPES[cfg.dtype],
-    )
+    flow = cfg.build_flow(problem.dim, problem.support, standardization(problem) if cfg.standardize else None)
     device = torch.device(cfg.device)
     rngs = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=rngs), torch.no_grad():  # leaves the training streams as they were

@@ -9,8 +9,8 @@ from torch import Tensor, nn
 from torch.distributions import Normal
 
 from ..._checks import positive_float, positive_int
-from ...objective.estimators import check_estimator, mixture_log_prob
 from .core import BaseDistribution
+from .estimators import check_estimator, mixture_log_prob
 
 __all__ = ["ExactMoG"]
 

@@ -10,10 +10,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..._checks import positive_float, positive_int
-from ...objective.concrete import concrete_log_prob
-from ...objective.estimators import check_estimator, diag_normal_log_prob, mixture_log_prob
-from ...objective.kernels import log_mean_gaussian
+from .concrete import concrete_log_prob
 from .core import BaseDistribution
+from .estimators import check_estimator, diag_normal_log_prob, mixture_log_prob
+from .kernels import log_mean_gaussian
 
 __all__ = ["GumbelMoG", "Selection"]
 
@@ -53,7 +53,7 @@ class GumbelMoG(BaseDistribution):
     :math:`\sum_k \alpha_k \mathcal N(\mu_k, \sigma_k)` (eq. 1); for
     :math:`\tau > 0` its density is
     :math:`p(z_0) = \mathbb E_c[\mathcal N(z_0; c^\top\mu, c^\top\sigma)]`,
-    estimated by the nested estimators of :mod:`maxent_mdn.objective.estimators`.
+    estimated by the nested estimators of :mod:`maxent_mdn.model.base.estimators`.
 
     Args:
         dim: dimension :math:`D`.
@@ -141,7 +141,7 @@ class GumbelMoG(BaseDistribution):
             estimator: ``"nested"`` (own term included; an entropy lower bound),
                 ``"loo"``, ``"independent"``, ``"exact"`` (eq. 1) or
                 ``"concrete-joint"`` (eq. 2); see
-                :mod:`maxent_mdn.objective.estimators`. ``None``: no density.
+                :mod:`maxent_mdn.model.base.estimators`. ``None``: no density.
             num_nested: size of the independent nested batch (default ``n``).
             gather: data-parallel training: maps this process's nested
                 parameters ``(m, 2D)`` to every process's, concatenated

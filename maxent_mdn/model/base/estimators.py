@@ -35,7 +35,7 @@ import math
 import torch
 from torch import Tensor
 
-from .._checks import choice
+from ..._checks import choice
 from .kernels import gaussian_log_density_matrix
 
 __all__ = ["ESTIMATORS", "check_estimator", "diag_normal_log_prob", "mixture_log_prob"]
