@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from maxent_mdn.training.outputs import write_csv
+from maxent_mdn.training.files import write_csv
 
 ROOT = Path(__file__).resolve().parents[1]
 

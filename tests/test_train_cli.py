@@ -12,7 +12,8 @@ import pytest
 import torch
 
 from maxent_mdn.cli import main
-from maxent_mdn.training.outputs import CheckpointError, load_model
+from maxent_mdn.training.checkpoint import CheckpointError
+from maxent_mdn.training.outputs import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT = ["--steps", "30", "--batch", "64", "--no-progress"]

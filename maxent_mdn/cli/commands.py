@@ -146,8 +146,8 @@ def fit(args: argparse.Namespace) -> int:
     import torch
 
     from ..datasets import load_dataset
+    from ..training.files import atomic_write, write_csv
     from ..training.fit import fit, make_density_model
-    from ..training.outputs import atomic_write, write_csv
     from ..viz.fit import plot_fit
 
     out = Path(args.out) if args.out else Path("runs") / f"fit-{args.dataset}-{args.model}"

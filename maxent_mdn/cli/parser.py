@@ -215,7 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import torch
 
     from ..problem import SpecError
-    from ..training.outputs import CheckpointError
+    from ..training.checkpoint import CheckpointError
 
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads or _cores())

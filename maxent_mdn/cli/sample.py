@@ -52,7 +52,8 @@ def sample(args: argparse.Namespace) -> int:
     from ..certify import Gibbs, LowAcceptanceError
     from ..problem import load_spec
     from ..training.evaluate import sample_many
-    from ..training.outputs import atomic_write, load_model
+    from ..training.files import atomic_write
+    from ..training.outputs import load_model
 
     run = Path(args.run)
     flow, payload = load_model(run)

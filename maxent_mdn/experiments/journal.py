@@ -88,7 +88,7 @@ class Journal:
 
     def forget(self, runs: list[Run]) -> None:
         """Drop the records of ``runs`` (rewriting the file atomically); every other record stays."""
-        from ..training.outputs import atomic_write
+        from ..training.files import atomic_write
 
         for key in map(run_key, runs):
             self.records.pop(key, None)

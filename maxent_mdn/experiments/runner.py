@@ -16,7 +16,7 @@ import torch
 
 from ..model.base import ESTIMATORS
 from ..problem import MaxEntProblem, load_spec, specs_dir
-from ..training.outputs import write_csv
+from ..training.files import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
 from .journal import Journal
 from .registry import Run, runs

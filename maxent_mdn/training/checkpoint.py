@@ -24,6 +24,7 @@ from typing import Any
 import torch
 
 from .config import SolverConfig
+from .files import atomic_write
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -77,7 +78,6 @@ def checked_spec(spec: str | Path | None, state: dict[str, Any], run: Path, fix:
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` to ``path`` atomically (temporary file + rename)."""
-    from .outputs import atomic_write
 
     buffer = io.BytesIO()
     torch.save({"format": CHECKPOINT_FORMAT, **state}, buffer)

@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 import warnings
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
-import pandas as pd
 import torch
 
 from ..model import Flow
@@ -21,43 +17,12 @@ from ..problem.support import Interval, Positive, Real, Simplex, Support
 from .checkpoint import CheckpointError
 from .config import SolverConfig
 from .evaluate import sample_many
+from .files import atomic_write, write_csv
 from .result import Result
 
-__all__ = [
-    "FORMAT",
-    "CheckpointError",
-    "atomic_write",
-    "load_model",
-    "save_run",
-    "support_from_dict",
-    "support_to_dict",
-    "write_csv",
-]
+__all__ = ["FORMAT", "load_model", "save_run", "support_from_dict", "support_to_dict"]
 
 FORMAT = "maxent-mdn/1"
-
-
-def atomic_write(path: str | Path, write: Callable[[IO[bytes]], None]) -> Path:
-    """Write ``path`` through a temporary file in the same folder and rename it into place.
-
-    A crash or kill mid-write leaves the previous file (or none), never a torn one.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; outputs are ordinary files
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def support_to_dict(support: Support) -> dict[str, Any]:
@@ -128,11 +93,6 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
                     f"{name} not drawn ({type(err).__name__}: {err}); the results are saved", stacklevel=2
                 )
     return out
-
-
-def write_csv(frame: pd.DataFrame, path: str | Path) -> Path:
-    """Write a DataFrame as CSV atomically (no index)."""
-    return atomic_write(path, lambda f: f.write(frame.to_csv(index=False).encode()))
 
 
 def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, Any]]:

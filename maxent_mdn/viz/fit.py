@@ -11,17 +11,21 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from torch import nn
 
 from ..datasets import Dataset
-from ..training.fit import log_likelihood
+from ..model import MaxEntModel
 from .save import save_figure
 
 __all__ = ["plot_fit"]
 
 
 def plot_fit(
-    model: nn.Module, data: Dataset, samples: np.ndarray, path: str | Path, title: str = "", points: int = 200
+    model: MaxEntModel,
+    data: Dataset,
+    samples: np.ndarray,
+    path: str | Path,
+    title: str = "",
+    points: int = 200,
 ) -> Path:
     """Three panels on the same axes: test data, the model's density on a grid, and model samples.
 
@@ -43,7 +47,7 @@ def plot_fit(
     xx, yy = np.meshgrid(gx, gy)
     grid = torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], -1)).to(next(model.parameters()))
     with torch.no_grad():
-        dens = torch.cat([log_likelihood(model, g, num_nested=2048) for g in grid.split(8192)]).exp()
+        dens = torch.cat([model.log_prob(g, num_nested=2048) for g in grid.split(8192)]).exp()
     fig, axes = plt.subplots(1, 3, figsize=(10.5, 3.6), sharex=True, sharey=True)
     kw = {"s": 1, "alpha": 0.3, "rasterized": True}
     axes[0].scatter(test[:5000, 0], test[:5000, 1], color="0.2", **kw)
