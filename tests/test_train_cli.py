@@ -81,6 +81,8 @@ def test_corrupt_model_file_gets_a_clear_error(tmp_path: Path) -> None:
             "steps must be a positive integer",
         ),
         (["train", str(ROOT / "constraints" / "exponential.py"), "--tau", "-1"], "tau must be a positive"),
+        (["train", "exponential", "--gap-tol", "0"], "gap_tol must be a positive"),
+        (["train", "nosuch"], "nor a shipped spec: beta, dirichlet"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:

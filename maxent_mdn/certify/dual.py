@@ -78,6 +78,7 @@ __all__ = [
     "admissible",
     "certify",
     "dual_terms",
+    "ess_fraction",
     "natural_parameters",
     "pareto_k",
     "polish",
@@ -171,6 +172,11 @@ class Certificate:
     def summary(self) -> dict[str, object]:
         """JSON-ready values (``eta`` as a list)."""
         return {**asdict(self), "gap_upper": self.gap_upper, "reliable": self.reliable}
+
+
+def ess_fraction(weights: Tensor) -> float:
+    r"""Kish's effective sample size of normalized weights, as a fraction of their number: :math:`1 / (n \sum_i p_i^2)`."""
+    return float(1.0 / (weights.pow(2).sum() * weights.numel()))
 
 
 def dual_terms(problem: MaxEntProblem, x: Tensor, log_q: Tensor) -> tuple[Tensor, Tensor]:
@@ -368,7 +374,7 @@ def polish(
     for steps in range(1, max_steps + 1):  # noqa: B007 - the count is reported
         w = stats @ eta + neg_log_q
         p = torch.softmax(w, 0)
-        ess = float(1.0 / (p.pow(2).sum() * n))
+        ess = ess_fraction(p)
         if ess < ess_floor:
             stopped = "ess"
             break

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from ..problem.spec import MaxEntProblem
-from .dual import admissible, dual_terms
+from .dual import admissible, dual_terms, ess_fraction
 
 __all__ = ["fit_natural_parameters", "importance_ess", "starting_point"]
 
@@ -30,8 +30,7 @@ def _fit(stats: Tensor, neg_log_q: Tensor) -> Tensor:
 
 
 def _ess(eta: Tensor, stats: Tensor, neg_log_q: Tensor) -> float:
-    p = torch.softmax(stats @ eta + neg_log_q, 0)
-    return float(1.0 / (p.pow(2).sum() * p.numel()))
+    return ess_fraction(torch.softmax(stats @ eta + neg_log_q, 0))
 
 
 def fit_natural_parameters(problem: MaxEntProblem, x: Tensor, log_q: Tensor) -> Tensor:

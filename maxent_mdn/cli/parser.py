@@ -116,6 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--estimator", choices=ESTIMATORS, help="base density for the entropy (default nested)"
     )
+    train.add_argument(
+        "--gap-tol",
+        type=float,
+        metavar="NATS",
+        help="converged needs the certified duality gap D(eta) - H(q) <= NATS (default 0.01)",
+    )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
     train.add_argument(
