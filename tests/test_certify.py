@@ -85,6 +85,7 @@ def test_the_upper_end_adds_kl_from_the_gibbs_form_to_the_proposal(sd: float) ->
         cert = certify(None, problem, eta, draws=(x, log_q))
         kls.append(cert.kl_from_gibbs)
         assert cert.gap_upper >= cert.gap + cert.kl_from_gibbs + 2 * cert.gap_stderr
+        assert 0 <= cert.kl_from_gibbs <= -math.log(cert.ess) + 1e-12  # KL <= log(1 + chi^2) = -log ESS
         assert cert.dual_bound + (cert.gap_upper - cert.gap) >= h_star
     assert float(np.median(kls)) == pytest.approx(kl_true, rel=0.1)
 

@@ -42,12 +42,14 @@ Biases, and why the gap stays conservative:
   :math:`\bar w_i = e^{w_i} / \sum_j e^{w_j}` as :math:`\sum_i \bar w_i w_i`.
   Exactly, :math:`\sum_i \bar w_i w_i - \log \hat Z = \sum_i \bar w_i \log(n \bar w_i)`
   (:attr:`Certificate.kl_from_gibbs`, the KL of the weights from uniform,
-  :math:`\ge 0`), so the upper end is never below the point estimate and
-  exceeds it by about :math:`(1/\mathrm{ESS} - 1)/2` when the weights are
-  even: the less the flow covers :math:`p_\eta`, the wider the bracket
-  :math:`[\text{gap}, \text{gap\_upper}]`. It is what keeps the certificate
-  conservative where :math:`\log \hat Z` is biased low (a 20-D Dirichlet:
-  ESS 39%, the point gap 0.197 for a true KL of 0.222). A bound conservative
+  :math:`\ge 0`), so the upper end is never below the point estimate, and
+  the KL term it adds is at most :math:`-\log \mathrm{ESS}` (Jensen:
+  :math:`\mathrm{KL} \le \log(1 + \chi^2)` and :math:`1 + \chi^2 = 1/\mathrm{ESS}`
+  for the weights against uniform): the less the flow covers :math:`p_\eta`,
+  the wider the bracket :math:`[\text{gap}, \text{gap\_upper}]`. It is what
+  keeps the certificate conservative where :math:`\log \hat Z` is biased low
+  (measured on a 20-D Dirichlet at the default budget: ESS 40%, the point gap
+  0.161 ± 0.010 for a true KL of 0.236, the upper end 0.415). A bound conservative
   whatever the tails needs draws from :math:`p_\eta` itself
   (:meth:`Gibbs.log_partition_upper`, ``maxent-mdn sample --exact``).
 - For the Gumbel-MoG base, :math:`\log \hat q` is the independent nested
