@@ -71,7 +71,8 @@ def train(args: argparse.Namespace) -> int:
     if args.resume:
         out = Path(args.resume)
         state = load_checkpoint(out / "checkpoint.pt")
-        spec = checked_spec(args.spec, state, out, "pass the spec file it was trained on")
+        given = resolve_spec(args.spec) if args.spec else None
+        spec = checked_spec(given, state, out, "pass the spec file it was trained on")
         settings = _resume_settings(args, state)
     elif args.spec is None:
         raise ValueError("train needs a spec file (or --resume DIR)")
