@@ -8,8 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from scipy import special
 
-from maxent_mdn import Covariance, Expectation, MaxEntProblem, Mean, Positive
+from maxent_mdn import Covariance, Expectation, Interval, LogMean, MaxEntProblem, Mean, Positive, Simplex
 from maxent_mdn.certify import (
     Certificate,
     Certified,
@@ -20,7 +21,12 @@ from maxent_mdn.certify import (
     pareto_k,
     polish,
 )
-from maxent_mdn.reference import ExponentialReference, GaussianReference
+from maxent_mdn.reference import (
+    DirichletReference,
+    ExponentialReference,
+    GaussianReference,
+    TruncatedExponentialReference,
+)
 
 MEAN = [0.5, -1.0]
 COV = [[1.0, 0.6], [0.6, 2.0]]
@@ -276,3 +282,46 @@ def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.M
     assert result.constraints_met and result.certificate is None and not result.converged
     assert "could not be computed (RuntimeError: linalg.svd" in result.why_not_converged
     assert result.history["dual_bound"].isna().all()  # the trace recorded no point either
+
+
+def _dirichlet(dim: int) -> tuple[MaxEntProblem, DirichletReference, torch.Tensor]:
+    """MEFN's problem at (1, 2, 3) for dim 3, else alpha ~ U(0.5, 3) as in the reproduction; eta* = alpha - 1."""
+    alpha = [1.0, 2.0, 3.0] if dim == 3 else np.random.default_rng(0).uniform(0.5, 3.0, dim).round(3).tolist()
+    targets = (special.digamma(alpha) - special.digamma(sum(alpha))).tolist()
+    problem = MaxEntProblem(dim, [LogMean(targets)], Simplex())
+    return problem, DirichletReference(alpha), torch.tensor(alpha, dtype=torch.float64) - 1
+
+
+@pytest.mark.parametrize("dim", [3, 10])
+def test_dirichlet_dual_at_eta_star_is_h_star_and_the_polish_finds_it(dim: int) -> None:
+    """A flatter Dirichlet (0.8 alpha) as the proposal: its weights prod x_i^(0.2 alpha_i) are bounded."""
+    problem, ref, eta_star = _dirichlet(dim)
+    proposal = DirichletReference((0.8 * (eta_star + 1)).tolist())
+    x = proposal.sample(200_000, seed=dim)
+    cert = certify(None, problem, eta_star, draws=(x, proposal.log_prob(x)))
+    assert (
+        abs(cert.dual_bound - ref.entropy) < 4 * cert.dual_bound_stderr + 0.5 * cert.log_partition_stderr**2
+    )
+    start = eta_star + 0.1 * torch.from_numpy(np.random.default_rng(dim).standard_normal(dim))
+    result = polish(problem, start, x, proposal.log_prob(x))
+    assert result.stopped == "converged", result
+    assert ((result.eta - eta_star).abs() <= 3 * result.eta_stderr).all(), (result.eta, result.eta_stderr)
+    fresh = proposal.sample(200_000, seed=dim + 100)
+    again = certify(None, problem, result.eta, draws=(fresh, proposal.log_prob(fresh)))
+    assert abs(again.dual_bound - ref.entropy) < 4 * again.dual_bound_stderr + 1e-3
+
+
+def test_truncated_exponential_dual_at_eta_star_is_h_star_and_the_polish_finds_it() -> None:
+    """E[x] = 0.3 on (0, 1) from uniform draws (log q = 0, bounded weights e^(eta x))."""
+    problem = MaxEntProblem(1, [Mean(0.3)], Interval(0.0, 1.0))
+    ref = TruncatedExponentialReference([0.3], 0.0, 1.0)
+    eta_star = torch.tensor(ref.eta, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(200_000, 1, generator=g, dtype=torch.float64)
+    cert = certify(None, problem, eta_star, draws=(x, torch.zeros(len(x), dtype=torch.float64)))
+    assert (
+        abs(cert.dual_bound - ref.entropy) < 4 * cert.dual_bound_stderr + 0.5 * cert.log_partition_stderr**2
+    )
+    result = polish(problem, eta_star + 0.5, x, torch.zeros(len(x), dtype=torch.float64))
+    assert result.stopped == "converged", result
+    assert abs(float(result.eta[0] - eta_star[0])) <= 3 * float(result.eta_stderr[0]), result
