@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import special
+from scipy import integrate, special, stats
 
 from maxent_mdn import Covariance, Expectation, Interval, LogMean, MaxEntProblem, Mean, Positive, Simplex
 from maxent_mdn.certify import (
@@ -20,6 +20,7 @@ from maxent_mdn.certify import (
     natural_parameters,
     pareto_k,
     polish,
+    starting_point,
 )
 from maxent_mdn.reference import (
     DirichletReference,
@@ -325,3 +326,58 @@ def test_truncated_exponential_dual_at_eta_star_is_h_star_and_the_polish_finds_i
     result = polish(problem, eta_star + 0.5, x, torch.zeros(len(x), dtype=torch.float64))
     assert result.stopped == "converged", result
     assert abs(float(result.eta[0] - eta_star[0])) <= 3 * float(result.eta_stderr[0]), result
+
+
+def _feasible_proposals() -> dict[str, tuple]:
+    """Distributions with mean 0 and variance 1 that are not N(0, 1): (draw, log-density, entropy)."""
+    b, nu = 1 / math.sqrt(2), 5
+    s_t = math.sqrt((nu - 2) / nu)
+
+    def mixture(x: np.ndarray) -> np.ndarray:  # modes at +-0.8 with sd 0.6: variance 0.64 + 0.36
+        return 0.5 * stats.norm.pdf(x, -0.8, 0.6) + 0.5 * stats.norm.pdf(x, 0.8, 0.6)
+
+    h_mix = -integrate.quad(lambda x: mixture(x) * math.log(mixture(x)), -10, 10, limit=200)[0]
+    return {
+        "laplace": (
+            lambda rng, n: rng.laplace(0, b, n),
+            lambda x: stats.laplace.logpdf(x, 0, b),
+            1 + math.log(2 * b),
+        ),
+        "student-t5": (
+            lambda rng, n: s_t * rng.standard_t(nu, n),
+            lambda x: stats.t.logpdf(x / s_t, nu) - math.log(s_t),
+            float(stats.t.entropy(nu)) + math.log(s_t),
+        ),
+        "two-bumps": (
+            lambda rng, n: np.where(rng.random(n) < 0.5, -0.8, 0.8) + 0.6 * rng.standard_normal(n),
+            lambda x: np.log(mixture(x)),
+            h_mix,
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", ["laplace", "student-t5", "two-bumps"])
+def test_the_upper_end_covers_the_exact_kl_of_an_imperfect_feasible_q_in_40_seeds(name: str) -> None:
+    """E x = 0, E x^2 = 1 (p* = N(0, 1)); q meets both but is not Gaussian, so KL(q || p*) = H* - H(q) exactly.
+
+    The solver's procedure on 4,096 draws per seed (start, polish on one half, certify on the other): gap_upper
+    >= the exact KL in at least 38 of 40 seeds (measured: 40 of 40 for all three; the point gap plus two
+    standard errors 38 to 40 of 40). The q here meet the constraints: for an infeasible q (a flow after 200
+    steps) the gap bounds KL(q || p*) only up to the term eta*.(b - E_q T), of either sign.
+    """
+    draw, log_density, entropy = _feasible_proposals()[name]
+    problem = MaxEntProblem(1, [Mean([0.0]), Covariance([[1.0]], mean=[0.0])])
+    kl = 0.5 * math.log(2 * math.pi * math.e) - entropy
+    covered = 0
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        x = torch.from_numpy(draw(rng, 4096)).reshape(-1, 1)
+        log_q = torch.from_numpy(log_density(x[:, 0].numpy()))
+        guess = torch.tensor([0.0, -0.5], dtype=torch.float64) + 0.1 * torch.from_numpy(
+            rng.standard_normal(2)
+        )
+        eta = starting_point(problem, [guess], x[:2048], log_q[:2048])
+        polished = polish(problem, eta, x[:2048], log_q[:2048])
+        cert = certify(None, problem, polished.eta, draws=(x[2048:], log_q[2048:]))
+        covered += cert.gap_upper >= kl
+    assert covered >= 38, f"{name}: gap_upper covered KL = {kl:.4f} in {covered} of 40 seeds"
