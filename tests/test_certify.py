@@ -206,6 +206,9 @@ def test_converged_needs_the_constraints_and_a_small_gap() -> None:
     assert "not all met" in why_not_converged(False, _certified(0.004), gap_tol=0.01)
     assert "KL(q || p_eta) = 0.0040" in why_not_converged(False, _certified(0.004), gap_tol=0.01)
     assert why_not_converged(False, None, gap_tol=0.01).endswith("within sampling error")
+    assert "certificate is unreliable: ESS 0.2%, Pareto k 2.35" in why_not_converged(
+        False, _certified(-2.8e6, ess=0.002, k=2.35), gap_tol=0.01
+    )  # RAD on option pricing: no KL number to quote
     assert "gap D(eta) - H(q) = 0.0300" in why_not_converged(True, _certified(0.03), gap_tol=0.01)
     assert why_not_converged(True, _certified(0.004, k=0.9), gap_tol=0.01) is None  # flagged, not blocking
     assert "exceeds" in why_not_converged(True, _certified(0.02, k=0.9), gap_tol=0.01)

@@ -66,6 +66,11 @@ def why_not_converged(constraints_met: bool, certified: Certified | None, gap_to
             return reason
         # the gap bounds nothing for an infeasible flow; its distance to the Gibbs form is still valid
         cert = certified.certificate
+        if not cert.reliable:  # then that distance is no estimate either
+            return (
+                f"{reason} (and the certificate is unreliable: ESS {100 * cert.ess:.1f}%, "
+                f"Pareto k {cert.pareto_k:.2f})"
+            )
         return (
             f"{reason} (the flow is KL(q || p_eta) = {cert.kl_to_gibbs:.4f} ± {cert.kl_to_gibbs_stderr:.4f} nats "
             "from the polished Gibbs form)"
