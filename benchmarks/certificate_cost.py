@@ -27,7 +27,7 @@ def _solve(job: tuple[str, int]) -> dict[str, float]:
     from maxent_mdn import load_spec
     from maxent_mdn.training import solve
     from maxent_mdn.training.evaluate import sample_with_log_prob
-    from maxent_mdn.training.solver import _certificate
+    from maxent_mdn.training.verdict import final_certificate
 
     torch.set_num_threads(1)
     problem = load_spec(ROOT / "constraints" / f"{spec}.py")
@@ -44,7 +44,7 @@ def _solve(job: tuple[str, int]) -> dict[str, float]:
         alm = AugmentedLagrangian(problem.targets, problem.relations)
         alm.load_state_dict(result.lagrangian)
         t0 = time.perf_counter()
-        _certificate(problem, alm, x, log_q)
+        final_certificate(problem, alm, x, log_q)
         row["certificate_seconds"] = time.perf_counter() - t0
     return row
 

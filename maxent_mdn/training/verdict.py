@@ -17,6 +17,7 @@ from ..objective.lagrangian import AugmentedLagrangian
 from ..problem.spec import MaxEntProblem
 from .config import SolverConfig
 from .evaluate import sample_with_log_prob
+from .loop import forked_rng
 
 __all__ = ["dual_trace", "final_certificate", "why_not_converged"]
 
@@ -41,8 +42,7 @@ def dual_trace(
 
     Drawn under a forked RNG: the training's random streams, and so its results, stay as without the trace.
     """
-    device = torch.device(cfg.device)
-    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+    with forked_rng(cfg.device):
         x, log_q = sample_with_log_prob(flow, 2 * cfg.trace_samples, num_nested=1024)
         try:
             cert = final_certificate(problem, alm, x, log_q).certificate

@@ -1,0 +1,119 @@
+"""The solver's loop parts, each alone: state, learning rate, rollback, the update after an inner run."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from maxent_mdn import Expectation, MaxEntProblem, Mean, SolverConfig, make_flow
+from maxent_mdn.objective.lagrangian import AugmentedLagrangian
+from maxent_mdn.training.averaging import TailAverage
+from maxent_mdn.training.distributed import World
+from maxent_mdn.training.loop import (
+    SolverState,
+    Training,
+    after_inner_run,
+    inner_run,
+    learning_rate,
+    outer_iteration,
+    roll_back,
+)
+from maxent_mdn.training.progress import Progress
+from maxent_mdn.training.schedule import TemperatureSchedule
+
+TRAINING = Path(__file__).resolve().parents[1] / "maxent_mdn" / "training"
+
+
+def _training(problem: MaxEntProblem, **settings: object) -> tuple[Training, SolverState]:
+    torch.manual_seed(0)
+    cfg = SolverConfig(**{"steps": 40, "inner_steps": 20, "batch": 64, "log_every": 5, **settings}).validate()
+    flow = make_flow(problem.dim, base="gaussian", transform="coupling", layers=2, hidden=8)
+    alm = AugmentedLagrangian(problem.targets, problem.relations)
+    run = Training(
+        problem,
+        cfg,
+        flow,
+        alm,
+        World(use_process_group=False),
+        TemperatureSchedule(cfg.tau, cfg.anneal_rate, cfg.tau_min),
+        TailAverage(flow),
+        Progress(cfg.steps, mode=False),
+        np.random.default_rng(0),
+        time.perf_counter(),
+    )
+    return run, SolverState(norms_before=alm.norms(torch.zeros(1, len(problem.labels))))
+
+
+def test_state_round_trips_through_a_checkpoint_dict():
+    state = SolverState(step=30, outer=3, passes=1, lr_scale=0.5, rollbacks=1, history=[{"step": 5.0}])
+    saved = {**state.as_dict(), "flow": {}, "seconds": 1.0}
+    assert SolverState.from_dict(saved) == state
+
+
+def test_learning_rate_decays_per_outer_iteration_down_to_the_floor_and_keeps_the_rollback_scale():
+    cfg = SolverConfig(lr=1e-2, lr_decay=0.5, lr_min=2e-3)
+    rates = [learning_rate(cfg, SolverState(outer=k, lr_scale=0.5)) for k in range(4)]
+    assert rates == pytest.approx([5e-3, 2.5e-3, 1.25e-3, 1e-3])
+
+
+def test_an_inner_run_appends_history_but_leaves_the_counters():
+    run, state = _training(MaxEntProblem(1, [Mean(0.0)]))
+    before = copy.deepcopy(run.flow.state_dict())
+    inner_run(run, state, lr=1e-2)
+    assert (state.step, state.outer) == (0, 0)
+    assert [row["step"] for row in state.history] == [1, 5, 10, 15, 20]
+    assert any(not torch.equal(before[k], v) for k, v in run.flow.state_dict().items())
+
+
+def test_a_fault_rolls_back_the_flow_and_halves_the_rate_until_the_limit():
+    calls = {"n": 0}
+
+    def flaky(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return x[..., 0] * (float("nan") if calls["n"] == 7 else 1.0)
+
+    run, state = _training(MaxEntProblem(1, [Expectation(flaky, 0.0, name="flaky")]), max_rollbacks=1)
+    before = copy.deepcopy(run.flow.state_dict())
+    with pytest.warns(UserWarning, match="step 6: constraint statistic flaky.* rolled back to step 0"):
+        assert outer_iteration(run, state) is False
+    assert all(torch.equal(before[k], v) for k, v in run.flow.state_dict().items())
+    assert (state.step, state.rollbacks, state.lr_scale, state.history) == (0, 1, 0.5, [])
+    assert outer_iteration(run, state) is True and state.step == 20 and state.outer == 1
+    with pytest.raises(FloatingPointError, match="stopped after 1 rollbacks"):
+        roll_back(run, state, before, FloatingPointError("step 21: the flow's log-density went non-finite"))
+
+
+def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve():
+    problem = MaxEntProblem(1, [Mean(3.0)])  # the untrained flow's mean is far from 3: the test fails
+    run, state = _training(problem, patience=1, min_outer=1)
+    state.outer = 1
+    assert after_inner_run(run, state) is False
+    assert state.passes == 0 and float(run.alm.lam[0]) != 0.0
+
+    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    with torch.no_grad():  # a flow with mean exactly 0: the test passes
+        for p in run.flow.parameters():
+            p.zero_()
+    state.outer = 1
+    traced = []
+    assert after_inner_run(run, state, trace=lambda *a: traced.append(1) or {"gap": 0.0}) is True
+    assert state.passes == 1 and float(run.alm.lam[0]) == 0.0 and traced == [1]
+    assert state.history == [{"step": 0, "outer": 0, "gap": 0.0}]
+
+
+def test_every_function_of_the_training_loop_is_at_most_50_lines():
+    long = []
+    for path in TRAINING.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                body = node.body[1:] if ast.get_docstring(node) else node.body  # the code, not the docstring
+                lines = body[-1].end_lineno - body[0].lineno + 1
+                if path.name in {"solver.py", "loop.py"} and lines > 50:
+                    long.append(f"{path.name}:{node.name} ({lines} lines)")
+    assert not long
