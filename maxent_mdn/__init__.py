@@ -32,6 +32,7 @@ from .model.transforms import (
     AffineCoupling,
     ElementwiseAffine,
     Exp,
+    FromTorch,
     Permutation,
     Planar,
     Radial,
@@ -40,6 +41,7 @@ from .model.transforms import (
     Softplus,
     SplineCoupling,
     Standardize,
+    ToTorch,
     Transform,
 )
 from .problem import (
@@ -74,6 +76,7 @@ __all__ = [
     "Expectation",
     "Flow",
     "Fold",
+    "FromTorch",
     "GumbelMoG",
     "Interval",
     "LogMean",
@@ -99,6 +102,7 @@ __all__ = [
     "StandardNormal",
     "Standardize",
     "Support",
+    "ToTorch",
     "Transform",
     "load_model",
     "load_spec",

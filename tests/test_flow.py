@@ -78,7 +78,9 @@ def test_entropy_gradient_reaches_base_and_flow() -> None:
 
 
 def test_construction_errors() -> None:
-    with pytest.raises(ValueError, match="unknown base 'mog'; choose one of gumbel-mog, exact-mog, gaussian"):
+    with pytest.raises(
+        ValueError, match="unknown base 'mog'; choose one of gaussian, gumbel-mog, exact-mog, rad"
+    ):
         make_flow(2, base="mog")
     with pytest.raises(ValueError, match="unknown transform 'maf'; choose one of planar"):
         make_flow(2, transform="maf")

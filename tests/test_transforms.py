@@ -9,12 +9,14 @@ import pytest
 import torch
 from hypothesis import given
 from torch.autograd.functional import jacobian
+from torch.distributions import transforms as dt
 
 from maxent_mdn import (
     ActNorm,
     AffineCoupling,
     ElementwiseAffine,
     Exp,
+    FromTorch,
     Permutation,
     Planar,
     Radial,
@@ -41,7 +43,25 @@ FACTORIES: dict[str, Callable[[int], Transform]] = {
     "standardize": lambda d: Standardize(
         torch.linspace(-3.0, 5.0, d).tolist(), torch.linspace(0.3, 4.0, d).tolist()
     ),
+    # torch.distributions transforms through the adapter: elementwise (event_dim 0) and on vectors
+    "from-torch-tanh": lambda d: FromTorch(
+        dt.ComposeTransform([dt.AffineTransform(0.5, 0.3), dt.TanhTransform()]), d
+    ),
+    "from-torch-affine": lambda d: FromTorch(
+        dt.AffineTransform(
+            torch.linspace(-1.0, 2.0, d).double(), torch.linspace(0.5, 3.0, d).double(), event_dim=1
+        ),
+        d,
+    ),
 }
+try:  # zuko's neural spline flow (an autoregressive layer), when the optional dependency is installed
+    import zuko
+
+    FACTORIES["from-torch-zuko-nsf"] = lambda d: FromTorch(
+        zuko.flows.NSF(d, transforms=1, hidden_features=(8,), bins=5).transform, d
+    )
+except ImportError:  # pragma: no cover - zuko is in the test extra
+    pass
 
 
 # random dimension, parameters (scale of a random perturbation away from the identity) and inputs

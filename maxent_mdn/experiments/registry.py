@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..datasets import DATASETS
+from ..model import BASES
 from ..model.base import ESTIMATORS
 from ..training.fit import MODELS
 
 __all__ = ["EXPERIMENTS", "Run", "runs"]
 
-BASES = ("gaussian", "gumbel-mog", "exact-mog", "rad")
 EXPERIMENTS: tuple[str, ...] = ("dirichlet", "multimodal", "option", "estimators", "temperature", "density")
 
 # short budgets for --quick; the full runs use SolverConfig's defaults

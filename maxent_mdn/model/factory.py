@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
+from torch.distributions import constraints
 
 from .._checks import choice, positive_float, positive_int
-from ..problem.support import Interval, Positive, Real, Simplex, Support
+from ..problem.support import Support
 from .base import BaseDistribution, ExactMoG, GumbelMoG, StandardNormal
 from .flow import Flow
 from .rad import RADFlow, make_rad
@@ -29,14 +31,17 @@ __all__ = [
     "BASES",
     "DEFAULTS",
     "DEFAULT_LAYERS",
+    "SUPPORT_BIJECTORS",
     "TRANSFORMS",
     "Defaults",
     "make_base",
     "make_flow",
+    "register_support_bijector",
     "support_bijector",
 ]
 
-BASES: tuple[str, ...] = ("gumbel-mog", "exact-mog", "gaussian", "rad")
+#: the one list of model names (solver ``base``, ``fit --model``, the experiments), simplest first
+BASES: tuple[str, ...] = ("gaussian", "gumbel-mog", "exact-mog", "rad")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
 #: flow layers when ``layers`` is not given, per transform
 DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
@@ -58,7 +63,7 @@ DEFAULTS = Defaults()
 
 def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
     """Base distribution by name: ``"gumbel-mog"``, ``"exact-mog"`` or ``"gaussian"``."""
-    choice("base", name, BASES[:3])
+    choice("base", name, tuple(b for b in BASES if b != "rad"))
     if name == "gaussian":
         return StandardNormal(dim)
     if name == "exact-mog":
@@ -66,17 +71,73 @@ def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> Bas
     return GumbelMoG(dim, components, tau=tau)
 
 
-def support_bijector(support: Support | None, dim: int) -> Transform | None:
-    """The last layer that maps the unconstrained flow onto ``support`` (``None``: identity)."""
-    if support is None or isinstance(support, Real):
+#: constraint type -> factory of the flow's last layer onto that set (``None``: no layer needed)
+SUPPORT_BIJECTORS: dict[type, Callable[[constraints.Constraint, int], Transform | None]] = {}
+
+
+def register_support_bijector(
+    kind: type,
+) -> Callable[[Callable[[constraints.Constraint, int], Transform | None]], Callable]:
+    """Register ``factory(constraint, dim) -> Transform | None`` for a constraint type, as ``biject_to.register`` does.
+
+    Example:
+        >>> from torch.distributions import constraints
+        >>> @register_support_bijector(constraints.greater_than_eq)
+        ... def _closed_half_line(constraint, dim):
+        ...     return Exp(dim) if constraint.lower_bound == 0 else None
+        >>> type(support_bijector(constraints.independent(constraints.nonnegative, 1), 2)).__name__
+        'Exp'
+        >>> del SUPPORT_BIJECTORS[constraints.greater_than_eq]
+    """
+
+    def register(factory: Callable[[constraints.Constraint, int], Transform | None]) -> Callable:
+        SUPPORT_BIJECTORS[kind] = factory
+        return factory
+
+    return register
+
+
+def support_bijector(support: Support | constraints.Constraint | None, dim: int) -> Transform | None:
+    """The last layer that maps the unconstrained flow onto ``support`` (``None``: identity).
+
+    Looks the support's :mod:`~torch.distributions.constraints` object up in
+    :data:`SUPPORT_BIJECTORS` by type (its ``independent`` wrapper dropped: the
+    layers act on whole vectors).
+    """
+    if support is None:
         return None
-    if isinstance(support, Positive):
-        return Exp(dim)
-    if isinstance(support, Interval):
-        return Sigmoid(dim, support.low, support.high)
-    if isinstance(support, Simplex):
-        return SimplexMap(dim)
-    raise TypeError(f"unknown support {support!r}; use Real(), Positive(), Interval(low, high) or Simplex()")
+    constraint = support.constraint if isinstance(support, Support) else support
+    while isinstance(constraint, constraints.independent):
+        constraint = constraint.base_constraint
+    for kind in type(constraint).__mro__:
+        if kind in SUPPORT_BIJECTORS:
+            return SUPPORT_BIJECTORS[kind](constraint, dim)
+    raise TypeError(
+        f"no flow layer maps onto the support {support!r} ({constraint}); use Real(), Positive(), "
+        "Interval(low, high) or Simplex(), or register one with register_support_bijector"
+    )
+
+
+@register_support_bijector(type(constraints.real))
+def _real(constraint: constraints.Constraint, dim: int) -> None:
+    return None
+
+
+@register_support_bijector(constraints.greater_than)
+def _half_line(constraint: constraints.Constraint, dim: int) -> Transform:
+    if constraint.lower_bound != 0:
+        raise TypeError(f"only the positive half-line (0, inf) has a flow layer, not {constraint}")
+    return Exp(dim)
+
+
+@register_support_bijector(constraints.interval)
+def _interval(constraint: constraints.Constraint, dim: int) -> Transform:
+    return Sigmoid(dim, float(constraint.lower_bound), float(constraint.upper_bound))
+
+
+@register_support_bijector(type(constraints.simplex))
+def _simplex(constraint: constraints.Constraint, dim: int) -> Transform:
+    return SimplexMap(dim)
 
 
 def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int, bound: float) -> list[Transform]:

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import constraints
 
 from .base import BaseDistribution
 from .shapes import EventModule
@@ -74,6 +75,11 @@ class Flow(EventModule):
     def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
         """The base's arguments for an evaluation-grade density (see :meth:`rsample_and_log_prob`)."""
         return self.base.evaluation_kwargs(num_nested)
+
+    @property
+    def support(self) -> constraints.Constraint:
+        """Where the samples live: the last layer's ``codomain`` (the support map's, e.g. the simplex)."""
+        return self.transforms[-1].codomain if len(self.transforms) else self.base.support
 
     def push(self, z: Tensor) -> tuple[Tensor, Tensor]:
         r"""Map base points ``(n, D_0)`` forward; returns ``x`` and :math:`\sum_l \log|\det J_l|` ``(n,)``."""

@@ -1,18 +1,63 @@
-"""Supports of a maximum-entropy problem (the model layer maps each to a bijector)."""
+"""Supports of a maximum-entropy problem.
+
+Each is a :mod:`torch.distributions.constraints` object under a readable name
+(:attr:`Support.constraint`); the model layer picks the flow's last bijector
+from that constraint through a registry
+(:func:`~maxent_mdn.model.support_bijector`), as
+:data:`torch.distributions.biject_to` does, so a new support needs a
+constraint and a registered bijector, not a new type switch.
+"""
 
 from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
+from torch.distributions import constraints
 
 __all__ = ["Interval", "Positive", "Real", "Simplex", "Support"]
 
 
 class Support(ABC):
-    """Where the distribution lives; picks the flow's last (support) bijector."""
+    """Where the distribution lives; picks the flow's last (support) bijector.
+
+    Subclasses register themselves by class name for :meth:`from_dict` (model files).
+    """
+
+    _kinds: ClassVar[dict[str, type[Support]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        Support._kinds[cls.__name__] = cls
+
+    @property
+    @abstractmethod
+    def constraint(self) -> constraints.Constraint:
+        """The same set as a :mod:`torch.distributions.constraints` object on vectors (``event_dim`` 1)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (``{"type": "Interval", "low": 0.0, "high": 1.0}``)."""
+        return {"type": type(self).__name__, **vars(self)}
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> Support:
+        """Inverse of :meth:`to_dict`; ``ValueError`` names an unknown kind.
+
+        Example:
+            >>> Support.from_dict(Interval(0, 2).to_dict())
+            Interval(0, 2)
+        """
+        fields = {k: v for k, v in data.items() if k != "type"} if isinstance(data, dict) else {}
+        kind = Support._kinds.get(data.get("type")) if isinstance(data, dict) else None
+        if kind is None:
+            raise ValueError(f"unknown support {data!r}; known: {', '.join(sorted(Support._kinds))}")
+        try:
+            return kind(**fields)
+        except TypeError as err:
+            raise ValueError(f"support {data!r} does not describe a {kind.__name__}: {err}") from None
 
     def flow_dim(self, dim: int) -> int:
         """Dimension of the unconstrained space the flow's base lives in."""
@@ -40,6 +85,8 @@ class Real(Support):
         tensor([True, True])
     """
 
+    constraint = constraints.real_vector
+
     def contains(self, x: Tensor) -> Tensor:
         return torch.isfinite(x).all(-1)
 
@@ -51,6 +98,8 @@ class Positive(Support):
         >>> Positive().contains(torch.tensor([[1.0], [-1.0]]))
         tensor([ True, False])
     """
+
+    constraint = constraints.independent(constraints.positive, 1)
 
     def contains(self, x: Tensor) -> Tensor:
         return (x > 0).all(-1) & torch.isfinite(x).all(-1)
@@ -70,6 +119,10 @@ class Interval(Support):
             raise ValueError(f"Interval needs finite low < high, got low={low}, high={high}")
         self.low, self.high = low, high
 
+    @property
+    def constraint(self) -> constraints.Constraint:
+        return constraints.independent(constraints.interval(self.low, self.high), 1)
+
     def contains(self, x: Tensor) -> Tensor:
         return ((x > self.low) & (x < self.high)).all(-1)
 
@@ -88,6 +141,8 @@ class Simplex(Support):
         >>> Simplex().flow_dim(3)
         2
     """
+
+    constraint = constraints.simplex
 
     def flow_dim(self, dim: int) -> int:
         if dim < 2:

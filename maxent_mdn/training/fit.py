@@ -26,12 +26,12 @@ from torch import Tensor, nn
 
 from .._checks import choice, positive_float, positive_int
 from ..datasets import Dataset
-from ..model import MaxEntModel, make_flow
+from ..model import BASES, MaxEntModel, make_flow
 from .progress import Progress
 
 __all__ = ["MODELS", "FitResult", "fit", "log_likelihood", "make_density_model"]
 
-MODELS: tuple[str, ...] = ("gaussian", "gumbel-mog", "exact-mog", "rad")
+MODELS: tuple[str, ...] = BASES  # the same names as the solver's bases
 
 
 def _count(model: nn.Module) -> int:

@@ -13,34 +13,16 @@ import torch
 
 from ..model import Flow
 from ..problem.scale import standardization
-from ..problem.support import Interval, Positive, Real, Simplex, Support
+from ..problem.support import Support
 from .checkpoint import CheckpointError
 from .config import SolverConfig
 from .evaluate import sample_many
 from .files import atomic_write, write_csv
 from .result import Result
 
-__all__ = ["FORMAT", "load_model", "save_run", "support_from_dict", "support_to_dict"]
+__all__ = ["FORMAT", "load_model", "save_run"]
 
 FORMAT = "maxent-mdn/1"
-
-
-def support_to_dict(support: Support) -> dict[str, Any]:
-    """A JSON-ready description of a support."""
-    out: dict[str, Any] = {"type": type(support).__name__}
-    if isinstance(support, Interval):
-        out.update(low=support.low, high=support.high)
-    return out
-
-
-def support_from_dict(data: dict[str, Any]) -> Support:
-    """Inverse of :func:`support_to_dict`."""
-    kinds = {"Real": Real, "Positive": Positive, "Simplex": Simplex}
-    if data.get("type") == "Interval":
-        return Interval(data["low"], data["high"])
-    if data.get("type") not in kinds:
-        raise CheckpointError(f"unknown support {data!r} in model file")
-    return kinds[data["type"]]()
 
 
 def _json_default(value: object) -> object:
@@ -66,11 +48,12 @@ def save_run(result: Result, out: str | Path, samples: int = 100_000, plot: bool
         "problem": {
             "name": result.problem.name,
             "dim": result.problem.dim,
-            "support": support_to_dict(result.problem.support),
+            "support": result.problem.support.to_dict(),
         },
         "standardize": standardization(result.problem) if result.config.standardize else None,
         "state_dict": result.flow.state_dict(),
         "lagrangian": result.lagrangian,
+        "custom_model": result.custom_model,
     }
     atomic_write(out / "model.pt", lambda f: torch.save(payload, f))
     if plot:
@@ -113,12 +96,17 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, A
         raise CheckpointError(f"cannot read model file {path}: {type(err).__name__}: {err}") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path} is not a maxent-mdn model file (format {FORMAT})")
+    if payload.get("custom_model"):
+        raise CheckpointError(
+            f"{path} holds a model that was passed to solve(model=...), which the file cannot rebuild: "
+            "build the same model and load torch.load(path)['state_dict'] into it"
+        )
     try:
         cfg = SolverConfig(**payload["config"])
         problem = payload["problem"]
         cfg = dataclasses.replace(cfg, device=str(device))  # rebuilt where the caller wants it
         flow = cfg.build_flow(
-            problem["dim"], support_from_dict(problem["support"]), payload.get("standardize")
+            problem["dim"], Support.from_dict(problem["support"]), payload.get("standardize")
         )
         flow.load_state_dict(payload["state_dict"])
     except (KeyError, TypeError, RuntimeError, ValueError) as err:

@@ -9,8 +9,7 @@ import pandas as pd
 import torch
 
 from ..certify import Certified, Gibbs
-from ..model import Flow
-from ..model.rad import RADFlow
+from ..model import MaxEntModel
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference
 from .config import SolverConfig
@@ -40,9 +39,11 @@ class Result:
             (:mod:`maxent_mdn.certify`), ``None`` without constraints.
         constraints_met: whether the last ``patience`` constraint tests all passed.
         why_not_converged: ``None`` if converged, else the reason in one clause.
+        custom_model: the flow was passed to ``solve(model=...)``, not built from ``config``
+            (``config``'s architecture fields then do not describe it).
     """
 
-    flow: Flow | RADFlow
+    flow: MaxEntModel
     problem: MaxEntProblem
     entropy: float
     entropy_stderr: float
@@ -61,12 +62,13 @@ class Result:
     certificate: Certified | None = None
     constraints_met: bool = False
     why_not_converged: str | None = None
+    custom_model: bool = False
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary (what ``result.json`` holds)."""
         return {
             "problem": self.problem.name,
-            "base": self.config.base,
+            "base": "custom" if self.custom_model else self.config.base,
             "entropy": self.entropy,
             "entropy_stderr": self.entropy_stderr,
             "entropy_knn": self.entropy_knn,

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..model import Flow, MaxEntModel
+from ..model import MaxEntModel
 from ..objective.lagrangian import AugmentedLagrangian
 from ..problem.feasibility import check_feasible
 from ..problem.preflight import check_statistics
@@ -58,11 +58,29 @@ def _configure(
     return cfg, world
 
 
-def _build_flow(problem: MaxEntProblem, cfg: SolverConfig) -> Flow:
-    """The untrained flow, after every statistic passed :func:`check_statistics` on 256 of its samples."""
-    flow = cfg.build_flow(problem.dim, problem.support, standardization(problem) if cfg.standardize else None)
+def _build_flow(problem: MaxEntProblem, cfg: SolverConfig, model: MaxEntModel | None) -> MaxEntModel:
+    """The untrained flow (``model``, else built from ``cfg``), after :func:`check_statistics` on 256 of its samples."""
+    if model is None:
+        flow = cfg.build_flow(
+            problem.dim, problem.support, standardization(problem) if cfg.standardize else None
+        )
+    elif not isinstance(model, MaxEntModel):
+        raise TypeError(
+            f"model must implement MaxEntModel (see maxent_mdn.model.contract), got {type(model).__name__}"
+        )
+    elif tuple(model.event_shape) != (problem.dim,):
+        raise ValueError(
+            f"model draws events of shape {tuple(model.event_shape)}; the problem needs ({problem.dim},)"
+        )
+    else:
+        flow = model.to(cfg.device) if isinstance(model, torch.nn.Module) else model
     with forked_rng(cfg.device), torch.no_grad():  # leaves the training streams as they were
         samples = flow.rsample((256,))
+    outside = 0 if model is None else int((~problem.support.contains(samples)).sum())
+    if outside:
+        raise ValueError(
+            f"{outside} of 256 of the model's draws lie outside the problem's support {problem.support}"
+        )
     check_statistics(problem, samples)  # numpy calls, detached or step statistics: exit 2 now, not at step 1
     return flow
 
@@ -162,6 +180,7 @@ def solve(
     resume: bool = False,
     spec_path: str | Path | None = None,
     world: World | None = None,
+    model: MaxEntModel | None = None,
     **settings: object,
 ) -> Result:
     r"""Maximize entropy under ``problem``'s constraints with a flow; see :class:`SolverConfig` for ``settings``.
@@ -183,6 +202,12 @@ def solve(
             rank draws ``batch / size`` samples, the step equals the
             single-process step on the global batch, only rank 0 writes the
             checkpoint and shows progress. Default: this process alone.
+        model: train this model instead of building one from the settings: any
+            :class:`~maxent_mdn.model.contract.MaxEntModel`, e.g. a :class:`~maxent_mdn.Flow`
+            of your own layers (zuko's through :class:`~maxent_mdn.FromTorch`; README, "Bring
+            your own layers"). The architecture settings (``base``, ``transform``, ``layers``,
+            ``standardize``, ...) are then unused; its support must be the problem's.
+            ``save_run`` writes its parameters, which ``load_model`` cannot rebuild.
         **settings: any field of :class:`SolverConfig` (``base``, ``components``,
             ``transform``, ``layers``, ``steps``, ``tau``, ``seed``, ...).
 
@@ -203,7 +228,7 @@ def solve(
     progress = progress if world.is_main else False
     torch.manual_seed(cfg.seed)
     # the statistics' pre-flight first, so a statistic that raises is named before the grid checks call it
-    flow = _build_flow(problem, cfg)
+    flow = _build_flow(problem, cfg, model)
     check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     ref = reference_for(problem) if reference is True else (reference or None)
 
@@ -231,4 +256,6 @@ def solve(
                 _save(run, state, checkpoint, spec_path, sha)
     finally:
         bar.close()
-    return _finish(run, state, ref)
+    result = _finish(run, state, ref)
+    result.custom_model = model is not None
+    return result

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.distributions import constraints
 
 from ..._checks import positive_int
 from ..base import StandardNormal
@@ -50,6 +51,8 @@ class RADFlow(EventModule):
     """
 
     discrete = True
+    #: the pathwise gradient misses the discrete draw of the pieces (``rsample_with_score`` supplies that term)
+    has_rsample = False
 
     def __init__(self, base: nn.Module, layers: Sequence[Layer]) -> None:
         super().__init__()
@@ -64,6 +67,12 @@ class RADFlow(EventModule):
         self.base = base
         self.layers = nn.ModuleList(layers)
         self.dim = dim
+
+    @property
+    def support(self) -> constraints.Constraint:
+        """Where the samples live: the last bijection's ``codomain`` (folds keep :math:`\\mathbb R^D`)."""
+        last = self.layers[-1] if len(self.layers) else None
+        return last.codomain if isinstance(last, Transform) else constraints.real_vector
 
     @property
     def temperature(self) -> float | None:

@@ -3,6 +3,7 @@
 from .core import Transform
 from .coupling import AffineCoupling, SplineCoupling
 from .elementwise import ActNorm, ElementwiseAffine, Exp, Sigmoid, Softplus, Standardize
+from .interop import FromTorch, ToTorch
 from .nets import MLP
 from .permutation import Permutation
 from .residual import Planar, Radial
@@ -15,6 +16,7 @@ __all__ = [
     "AffineCoupling",
     "ElementwiseAffine",
     "Exp",
+    "FromTorch",
     "Permutation",
     "Planar",
     "Radial",
@@ -23,6 +25,7 @@ __all__ = [
     "Softplus",
     "SplineCoupling",
     "Standardize",
+    "ToTorch",
     "Transform",
     "rational_quadratic_spline",
 ]

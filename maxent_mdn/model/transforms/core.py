@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
+from torch.distributions import constraints
 
 __all__ = ["Transform"]
 
@@ -20,7 +21,15 @@ class Transform(nn.Module):
 
     ``dim_in``/``dim_out`` differ only for maps between spaces of different
     coordinates (the simplex map adds the dependent last coordinate).
+    ``domain`` and ``codomain`` are :mod:`torch.distributions.constraints` on
+    vectors (``event_dim == 1``), as in :class:`torch.distributions.transforms.Transform`;
+    a flow's ``support`` is its last layer's ``codomain``.
     """
+
+    #: where inputs live (every layer here takes all of :math:`\mathbb R^D`)
+    domain: constraints.Constraint = constraints.real_vector
+    #: where outputs land; support maps override it
+    codomain: constraints.Constraint = constraints.real_vector
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -15,6 +15,7 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.distributions import constraints
 
 from ..._checks import positive_int
 from .core import Transform
@@ -120,6 +121,8 @@ class Exp(Transform):
                 [1.]])
     """
 
+    codomain = constraints.independent(constraints.positive, 1)
+
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         # a far-tail point would round to exactly 0, outside the support (and log 0 = -inf)
         return x.exp().clamp_min(torch.finfo(x.dtype).tiny), x.sum(-1)
@@ -136,6 +139,8 @@ class Softplus(Transform):
         >>> Softplus(1)(torch.zeros(1, 1))[0]
         tensor([[0.6931]])
     """
+
+    codomain = constraints.independent(constraints.positive, 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         return F.softplus(x), F.logsigmoid(x).sum(-1)
@@ -160,6 +165,11 @@ class Sigmoid(Transform):
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
             raise ValueError(f"Sigmoid needs finite low < high, got low={low}, high={high}")
         self.low, self.high = float(low), float(high)
+
+    @property
+    def codomain(self) -> constraints.Constraint:
+        """The box :math:`(a, b)^D`."""
+        return constraints.independent(constraints.interval(self.low, self.high), 1)
 
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
         width = self.high - self.low

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.distributions import constraints
 
 from ..._checks import positive_int
 from .core import Transform
@@ -31,6 +32,8 @@ class SimplexMap(Transform):
         >>> x
         tensor([[0.3333, 0.3333, 0.3333]])
     """
+
+    codomain = constraints.simplex
 
     def __init__(self, dim: int) -> None:
         super().__init__(positive_int("dim", dim))
