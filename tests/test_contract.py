@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -55,3 +56,19 @@ def test_the_exact_score_of_a_gumbel_flow_is_eq_1_through_the_layers() -> None:
     x = flow.sample((32,))
     z, ladj = flow.pull(x)
     torch.testing.assert_close(flow.log_prob(x, exact=True), flow.base.exact_log_prob(z) + ladj)
+
+
+def test_the_model_owns_its_temperature_schedule_and_the_solver_only_calls_on_step() -> None:
+    """A model passed to solve keeps its own tau (before, the solver overwrote it with the setting's 0.5);
+    an annealing base lowers tau by its own schedule, every 500 steps."""
+    from maxent_mdn import Flow, GumbelMoG, MaxEntProblem, Mean, SecondMoment, solve
+
+    problem = MaxEntProblem(1, [Mean(0.0), SecondMoment(1.0)])
+    fast = {"inner_steps": 250, "test_batches": 5, "eval_samples": 500, "batch": 64, "log_every": 250}
+    own = Flow(GumbelMoG(1, 3, tau=0.2), [])
+    result = solve(problem, model=own, steps=500, progress=False, **fast)
+    assert result.history["tau"].dropna().to_numpy() == pytest.approx(0.2)
+    annealed = Flow(GumbelMoG(1, 3, tau=1.0, anneal_rate=1e-3, tau_min=0.1), [])
+    result = solve(problem, model=annealed, steps=1000, progress=False, **fast)
+    taus = result.history.dropna(subset=["tau"]).set_index("step")["tau"]
+    assert taus[250] == 1.0 and taus[750] == pytest.approx(math.exp(-0.5)) and annealed.temperature < 1.0

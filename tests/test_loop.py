@@ -25,7 +25,6 @@ from maxent_mdn.training.loop import (
     roll_back,
 )
 from maxent_mdn.training.progress import Progress
-from maxent_mdn.training.schedule import TemperatureSchedule
 
 TRAINING = Path(__file__).resolve().parents[1] / "maxent_mdn" / "training"
 
@@ -41,7 +40,6 @@ def _training(problem: MaxEntProblem, **settings: object) -> tuple[Training, Sol
         flow,
         alm,
         World(use_process_group=False),
-        TemperatureSchedule(cfg.tau, cfg.anneal_rate, cfg.tau_min),
         TailAverage(flow),
         Progress(cfg.steps, mode=False),
         np.random.default_rng(0),

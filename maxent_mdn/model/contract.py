@@ -28,7 +28,8 @@ class MaxEntModel(Protocol):
             cannot carry (RAD's pieces); the model then also has
             ``rsample_with_score(n) -> (x, log_q, log_gate)`` and the solver adds the
             score-function term.
-        temperature: a relaxation temperature the solver anneals (settable), or ``None``.
+        temperature: the model's relaxation temperature (settable), or ``None``; the model
+            anneals it itself in :meth:`on_step`.
         uses_nested_batch: :math:`\log q` is a nested-minibatch estimate over the batch
             itself (the Gumbel-MoG base); data-parallel training then gathers the nested
             batch across processes, and :meth:`evaluation_kwargs` asks for a large
@@ -54,6 +55,10 @@ class MaxEntModel(Protocol):
 
     @property
     def uses_nested_batch(self) -> bool: ...
+
+    def on_step(self, step: int) -> None:
+        """Called by the solver before training step ``step``: a schedule the model owns (annealing) acts here."""
+        ...
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor: ...
 

@@ -54,6 +54,8 @@ class Defaults(NamedTuple):
     components: int = 8
     transform: str = "spline"
     tau: float = 0.5
+    anneal_rate: float = 0.0
+    tau_min: float = 0.05
     hidden: int = 64
     bins: int = 16
 
@@ -61,14 +63,21 @@ class Defaults(NamedTuple):
 DEFAULTS = Defaults()
 
 
-def make_base(name: str, dim: int, components: int = 8, tau: float = 0.5) -> BaseDistribution:
-    """Base distribution by name: ``"gumbel-mog"``, ``"exact-mog"`` or ``"gaussian"``."""
+def make_base(
+    name: str,
+    dim: int,
+    components: int = DEFAULTS.components,
+    tau: float = DEFAULTS.tau,
+    anneal_rate: float = DEFAULTS.anneal_rate,
+    tau_min: float = DEFAULTS.tau_min,
+) -> BaseDistribution:
+    """Base distribution by name: ``"gumbel-mog"`` (with its temperature schedule), ``"exact-mog"`` or ``"gaussian"``."""
     choice("base", name, tuple(b for b in BASES if b != "rad"))
     if name == "gaussian":
         return StandardNormal(dim)
     if name == "exact-mog":
         return ExactMoG(dim, components)
-    return GumbelMoG(dim, components, tau=tau)
+    return GumbelMoG(dim, components, tau=tau, anneal_rate=anneal_rate, tau_min=tau_min)
 
 
 #: constraint type -> factory of the flow's last layer onto that set (``None``: no layer needed)
@@ -164,6 +173,8 @@ def make_flow(
     layers: int | None = None,
     support: Support | None = None,
     tau: float = DEFAULTS.tau,
+    anneal_rate: float = DEFAULTS.anneal_rate,
+    tau_min: float = DEFAULTS.tau_min,
     hidden: int = DEFAULTS.hidden,
     bins: int = DEFAULTS.bins,
     bound: float = 10.0,
@@ -190,6 +201,7 @@ def make_flow(
         support: ``None``/:class:`Real`, :class:`Positive`, :class:`Interval`
             or :class:`Simplex`; adds the matching final bijector.
         tau: Gumbel-softmax temperature.
+        anneal_rate, tau_min: the Gumbel-MoG base's annealing schedule (``0``: constant ``tau``).
         hidden: width of coupling conditioners.
         bins: spline bins (16).
         bound: splines act on :math:`[-B, B]` (identity outside).
@@ -227,5 +239,8 @@ def make_flow(
         rad_layers = DEFAULT_LAYERS["coupling"] if layers_given is None else layers
         return make_rad(flow_dim, rad_layers, hidden=hidden, last=tail).to(device=device, dtype=dtype)
     transforms.extend(tail)
-    flow = Flow(make_base(base, flow_dim, positive_int("components", components), tau), transforms)
+    flow = Flow(
+        make_base(base, flow_dim, positive_int("components", components), tau, anneal_rate, tau_min),
+        transforms,
+    )
     return flow.to(device=device, dtype=dtype)

@@ -67,6 +67,10 @@ class Flow(EventModule):
     def temperature(self, value: float) -> None:
         self.base.temperature = value
 
+    def on_step(self, step: int) -> None:
+        """Before training step ``step``: the base's schedule (the Gumbel-MoG's annealed :math:`\\tau`)."""
+        self.base.on_step(step)
+
     @property
     def uses_nested_batch(self) -> bool:
         """Whether the base's training density is a nested-minibatch estimate."""

@@ -56,6 +56,9 @@ class EventModule(nn.Module, Distribution):
     ) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def on_step(self, step: int) -> None:
+        """Called by the solver before training step ``step`` (annealing lives here); default: nothing."""
+
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
         """Samples without gradients, shape ``sample_shape + event_shape``."""
         with torch.no_grad():

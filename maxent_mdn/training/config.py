@@ -9,9 +9,9 @@ import torch
 from .._checks import choice, positive_float, positive_int
 from ..model import BASES, DEFAULTS, TRANSFORMS, Flow, make_flow
 from ..model.base import ESTIMATORS
+from ..model.base.schedule import TemperatureSchedule
 from ..model.rad import RADFlow
 from ..problem.support import Support
-from .schedule import TemperatureSchedule
 
 __all__ = ["DTYPES", "SolverConfig"]
 
@@ -72,8 +72,8 @@ class SolverConfig:
     lr_decay: float = 0.85
     lr_min: float = 5e-5
     tau: float = DEFAULTS.tau
-    anneal_rate: float = 0.0
-    tau_min: float = 0.05
+    anneal_rate: float = DEFAULTS.anneal_rate
+    tau_min: float = DEFAULTS.tau_min
     estimator: str = "nested"
     standardize: bool = True
     c0: float = 1.0
@@ -172,6 +172,8 @@ class SolverConfig:
             layers=self.layers,
             support=support,
             tau=self.tau,
+            anneal_rate=self.anneal_rate,
+            tau_min=self.tau_min,
             hidden=self.hidden,
             bins=self.bins,
             standardize=standardize,

@@ -37,7 +37,6 @@ from .averaging import TailAverage
 from .config import SolverConfig
 from .distributed import World
 from .progress import Progress
-from .schedule import TemperatureSchedule
 
 __all__ = [
     "SolverState",
@@ -105,7 +104,6 @@ class Training:
     flow: MaxEntModel
     alm: AugmentedLagrangian
     world: World
-    schedule: TemperatureSchedule
     averager: TailAverage
     bar: Progress
     rng: np.random.Generator
@@ -181,8 +179,7 @@ def _history_row(
 def _loss(run: Training, step: int, batch: int, parallel: dict[str, object]) -> tuple[torch.Tensor, ...]:
     """One batch's objective (with RAD's score-function term), and its loss, ``log q`` and violations."""
     flow, total = run.flow, run.world.sum if run.world.distributed else None
-    if flow.temperature is not None:
-        flow.temperature = run.schedule(step)
+    flow.on_step(step)  # e.g. the Gumbel-MoG base's annealed temperature
     log_gate = None
     if flow.discrete:  # RAD: drawn pieces need a score-function term
         x, log_q, log_gate = flow.rsample_with_score(batch)

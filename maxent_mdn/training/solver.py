@@ -26,7 +26,6 @@ from .evaluate import evaluate
 from .loop import SolverState, Training, after_inner_run, forked_rng, outer_iteration, test_violations
 from .progress import Progress
 from .result import Result
-from .schedule import TemperatureSchedule
 from .verdict import dual_trace, final_certificate, why_not_converged
 
 __all__ = ["Result", "SolverConfig", "solve", "why_not_converged"]
@@ -241,9 +240,8 @@ def solve(
         problem.targets, problem.relations, cfg.c0, cfg.beta, cfg.gamma, cfg.c_max, cfg.dual_step
     )
     state, seconds = _start(flow, problem, alm, cfg, world, rng, checkpoint if resume else None)
-    schedule = TemperatureSchedule(cfg.tau, cfg.anneal_rate, cfg.tau_min)
     bar = Progress(cfg.steps, mode=progress, desc=problem.name, initial=state.step)
-    run = Training(problem, cfg, flow, alm, world, schedule, TailAverage(flow), bar, rng, start - seconds)
+    run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
     try:

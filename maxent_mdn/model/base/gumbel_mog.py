@@ -14,6 +14,7 @@ from .concrete import concrete_log_prob
 from .core import BaseDistribution
 from .estimators import check_estimator, diag_normal_log_prob, mixture_log_prob
 from .kernels import log_mean_gaussian
+from .schedule import TemperatureSchedule
 
 __all__ = ["GumbelMoG", "Selection"]
 
@@ -58,8 +59,11 @@ class GumbelMoG(BaseDistribution):
     Args:
         dim: dimension :math:`D`.
         components: number of components :math:`K`.
-        tau: temperature :math:`\tau > 0` (change it later through :attr:`tau`,
-            e.g. from an annealing schedule).
+        tau: temperature :math:`\tau > 0` (change it later through :attr:`tau`).
+        anneal_rate, tau_min: the base's own annealing schedule
+            (:class:`~maxent_mdn.model.base.schedule.TemperatureSchedule`),
+            applied by :meth:`on_step`, which the solver calls before every step;
+            ``anneal_rate = 0`` (the default) keeps :attr:`tau` as it is.
         hard: straight-through selections: one-hot forward pass, soft
             gradients (biased; exact mixture samples).
         spread: standard deviation of the random initial means.
@@ -70,10 +74,20 @@ class GumbelMoG(BaseDistribution):
         >>> z.shape, log_p.shape
         (torch.Size([128, 2]), torch.Size([128]))
         >>> base.tau = 0.1
+        >>> annealed = GumbelMoG(2, 3, tau=1.0, anneal_rate=1e-3, tau_min=0.1)
+        >>> annealed.on_step(1000); round(annealed.tau, 4)
+        0.3679
     """
 
     def __init__(
-        self, dim: int, components: int, tau: float = 0.5, hard: bool = False, spread: float = 1.0
+        self,
+        dim: int,
+        components: int,
+        tau: float = 0.5,
+        hard: bool = False,
+        spread: float = 1.0,
+        anneal_rate: float = 0.0,
+        tau_min: float = 0.05,
     ) -> None:
         super().__init__(positive_int("dim", dim))
         self.components = positive_int("components", components)
@@ -82,6 +96,12 @@ class GumbelMoG(BaseDistribution):
         self.mu = nn.Parameter(spread * torch.randn(components, dim))
         self.log_sigma = nn.Parameter(torch.zeros(components, dim))
         self.register_buffer("_tau", torch.tensor(positive_float("tau", tau)))
+        self.schedule = TemperatureSchedule(float(tau), anneal_rate, tau_min)
+
+    def on_step(self, step: int) -> None:
+        """Before training step ``step``: :math:`\tau` from the schedule (nothing when it does not anneal)."""
+        if self.schedule.rate > 0:
+            self.tau = self.schedule(step)
 
     @property
     def tau(self) -> float:
@@ -94,7 +114,7 @@ class GumbelMoG(BaseDistribution):
 
     @property
     def temperature(self) -> float | None:
-        """:attr:`tau`, under the name the solver's schedule uses for every model."""
+        """:attr:`tau`, under the name every model uses (``None`` where there is none)."""
         return self.tau
 
     @temperature.setter

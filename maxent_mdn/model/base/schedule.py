@@ -1,11 +1,11 @@
-r"""Temperature schedules for the Gumbel-softmax base."""
+r"""Temperature schedules for the Gumbel-softmax base (the base owns its schedule; the solver calls ``on_step``)."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
 
-from .._checks import positive_float, positive_int
+from ..._checks import positive_float, positive_int
 
 __all__ = ["TemperatureSchedule"]
 
