@@ -70,33 +70,43 @@ def test_conditional_cdf_jacobian_matches_autograd() -> None:
 
 
 def test_samples_follow_eq1_in_1d() -> None:
+    """KS test against eq. 1's CDF over 8 sample seeds: p > 0.01 in at least 7 (a fair sampler fails one
+    seed with probability 0.01, two of 8 with 0.003)."""
     base = _mixture(1, 3, seed=5)
-    torch.manual_seed(1)
-    z = base.sample((20000,))[:, 0].numpy()
     w = torch.softmax(base.logits, -1).detach().numpy()
     mu, sd = base.mu.detach()[:, 0].numpy(), base.log_sigma.detach().exp()[:, 0].numpy()
 
     def cdf(x: np.ndarray) -> np.ndarray:
         return sum(wk * stats.norm.cdf(x, m, s) for wk, m, s in zip(w, mu, sd, strict=True))
 
-    assert stats.kstest(z, cdf).pvalue > 0.01
+    pvalues = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        pvalues.append(stats.kstest(base.sample((20000,))[:, 0].numpy(), cdf).pvalue)
+    assert sum(p > 0.01 for p in pvalues) >= 7, pvalues
 
 
 def test_samples_follow_eq1_in_2d_box_probabilities() -> None:
+    """Box frequencies against eq. 1 over 8 sample seeds x 4 boxes: within 3 binomial standard errors in at
+    least 30 of 32 (a fair sampler misses each with probability 0.0027: 3 misses of 32 has probability 1e-4)."""
     base = _mixture(2, 3, seed=7)
-    torch.manual_seed(2)
     n = 40000
-    z = base.sample((n,)).numpy()
     w = torch.softmax(base.logits, -1).detach().numpy()
     mu, sd = base.mu.detach().numpy(), base.log_sigma.detach().exp().numpy()
-    for lo, hi in [((-1, -1), (1, 1)), ((0, -3), (3, 0)), ((-4, 0), (0, 4)), ((-10, -10), (0, 0))]:
-        lo_a, hi_a = np.array(lo), np.array(hi)
-        truth = sum(
-            wk * np.prod(stats.norm.cdf(hi_a, m, s) - stats.norm.cdf(lo_a, m, s))
-            for wk, m, s in zip(w, mu, sd, strict=True)
-        )
-        freq = np.mean(np.all((z > lo_a) & (z < hi_a), axis=1))
-        assert abs(freq - truth) < 4 * np.sqrt(truth * (1 - truth) / n) + 1e-4, (lo, hi, freq, truth)
+    misses = []
+    for seed in range(8):
+        torch.manual_seed(seed)
+        z = base.sample((n,)).numpy()
+        for lo, hi in [((-1, -1), (1, 1)), ((0, -3), (3, 0)), ((-4, 0), (0, 4)), ((-10, -10), (0, 0))]:
+            lo_a, hi_a = np.array(lo), np.array(hi)
+            truth = sum(
+                wk * np.prod(stats.norm.cdf(hi_a, m, s) - stats.norm.cdf(lo_a, m, s))
+                for wk, m, s in zip(w, mu, sd, strict=True)
+            )
+            freq = np.mean(np.all((z > lo_a) & (z < hi_a), axis=1))
+            if abs(freq - truth) >= 3 * np.sqrt(truth * (1 - truth) / n) + 1e-4:
+                misses.append((seed, lo, hi, freq, truth))
+    assert len(misses) <= 2, misses
 
 
 def test_density_is_eq1_and_interface() -> None:
