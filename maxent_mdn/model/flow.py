@@ -67,6 +67,11 @@ class Flow(EventModule):
     def temperature(self, value: float) -> None:
         self.base.temperature = value
 
+    @property
+    def label(self) -> str:
+        """``"GumbelMoG base"`` and the like: what distinguishes flows in a figure title."""
+        return f"{type(self.base).__name__} base"
+
     def on_step(self, step: int) -> None:
         """Before training step ``step``: the base's schedule (the Gumbel-MoG's annealed :math:`\\tau`)."""
         self.base.on_step(step)

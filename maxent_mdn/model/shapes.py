@@ -56,6 +56,11 @@ class EventModule(nn.Module, Distribution):
     ) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def label(self) -> str:
+        """A short name for figure titles and logs (the class name unless a subclass says more)."""
+        return type(self).__name__
+
     def on_step(self, step: int) -> None:
         """Called by the solver before training step ``step`` (annealing lives here); default: nothing."""
 

@@ -87,7 +87,7 @@ def plot_density(
     xs = samples.double().cpu().numpy()
     free = problem.support.flow_dim(problem.dim)
     coords = xs[:, :free]
-    title = f"{problem.name}: learned ({flow.base.__class__.__name__} base)"
+    title = f"{problem.name}: learned ({getattr(flow, 'label', type(flow).__name__)})"
     if reference is not None:
         title += f" vs reference ({reference.kind}, H* = {reference.entropy:.4f})"
     if free == 1:
