@@ -77,6 +77,8 @@ def test_every_model_and_base_is_a_torch_distribution(model: Distribution) -> No
     x = model.sample((3, 4))
     assert x.shape == (3, 4, 2) and bool(model.support.check(x).all())
     assert model.log_prob(x).shape == (3, 4)
+    x, log_q = model.rsample_and_log_prob((3, 4))  # a sample shape, as rsample takes
+    assert (x.shape, log_q.shape) == ((3, 4, 2), (3, 4))
 
 
 def test_generic_kl_code_accepts_a_flow_and_agrees_with_the_closed_form() -> None:

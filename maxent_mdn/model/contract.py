@@ -64,8 +64,10 @@ class MaxEntModel(Protocol):
 
     def sample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor: ...
 
-    def rsample_and_log_prob(self, n: int, estimator: str = ..., **kwargs: object) -> tuple[Tensor, Tensor]:
-        """``n`` samples ``(n, D)`` and their log-density ``(n,)`` in one pass, with gradients."""
+    def rsample_and_log_prob(
+        self, n: int | torch.Size | tuple[int, ...], estimator: str = ..., **kwargs: object
+    ) -> tuple[Tensor, Tensor]:
+        """Samples ``n + event_shape`` and their log-density ``n`` in one pass, with gradients (int ``n``: ``(n,)``)."""
         ...
 
     def log_prob(self, x: Tensor, **kwargs: object) -> Tensor:

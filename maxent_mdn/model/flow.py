@@ -105,16 +105,19 @@ class Flow(EventModule):
         return x.reshape(shape + self.event_shape)
 
     def rsample_and_log_prob(
-        self, n: int, estimator: str = "nested", **base_kwargs: object
+        self, n: int | torch.Size | tuple[int, ...], estimator: str = "nested", **base_kwargs: object
     ) -> tuple[Tensor, Tensor]:
-        r"""``n`` samples ``(n, D)`` and :math:`\log q(x)` ``(n,)`` in one pass.
+        r"""Samples of shape ``n + event_shape`` and :math:`\log q(x)` of shape ``n``, in one pass.
 
+        An int ``n`` means ``(n,)``: samples ``(n, D)``, log-densities ``(n,)``. A
+        nested estimate averages over all the draws, whatever their shape.
         ``estimator`` and ``base_kwargs`` (e.g. ``num_nested``) go to the base's
         :meth:`rsample_and_log_prob`.
         """
-        z, log_p = self.base.rsample_and_log_prob(n, estimator=estimator, **base_kwargs)
+        shape = self.sample_shape_of(n)
+        z, log_p = self.base.rsample_and_log_prob(shape.numel(), estimator=estimator, **base_kwargs)
         x, ladj = self.push(z)
-        return x, log_p - ladj
+        return x.reshape(shape + self.event_shape), (log_p - ladj).reshape(shape)
 
     def log_prob(self, x: Tensor, exact: bool = False, **base_kwargs: object) -> Tensor:
         r""":math:`\log q(x)` at arbitrary points ``(..., D)`` by inverting each layer.

@@ -48,6 +48,11 @@ class EventModule(nn.Module, Distribution):
         """Where the samples live: :math:`\\mathbb R^D` here; flows report their last layer's codomain."""
         return constraints.real_vector
 
+    @staticmethod
+    def sample_shape_of(n: int | torch.Size | tuple[int, ...]) -> torch.Size:
+        """``(n,)`` for an int, else ``n`` as a ``torch.Size``."""
+        return torch.Size([n]) if isinstance(n, int) else torch.Size(n)
+
     def _extended_shape(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> torch.Size:
         return torch.Size(sample_shape) + self.event_shape
 

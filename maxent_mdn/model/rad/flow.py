@@ -103,11 +103,15 @@ class RADFlow(EventModule):
         return z, log_q, log_gate
 
     def rsample_and_log_prob(
-        self, n: int, estimator: str | None = None, **_: object
+        self, n: int | torch.Size | tuple[int, ...], estimator: str | None = None, **_: object
     ) -> tuple[Tensor, Tensor]:
-        """``n`` samples ``(n, D)`` and their exact log-density (``estimator`` is accepted and ignored)."""
-        x, log_q, _ = self.rsample_with_score(n)
-        return x, log_q
+        """Samples ``n + event_shape`` (an int ``n``: ``(n, D)``) and their exact log-density ``n``.
+
+        ``estimator`` is accepted and ignored.
+        """
+        shape = self.sample_shape_of(n)
+        x, log_q, _ = self.rsample_with_score(shape.numel())
+        return x.reshape(shape + self.event_shape), log_q.reshape(shape)
 
     def rsample(self, sample_shape: torch.Size | tuple[int, ...] = ()) -> Tensor:
         """Samples of shape ``sample_shape + (D,)`` (reparameterized given the drawn pieces)."""
