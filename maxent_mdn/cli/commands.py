@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .sample import sample
+
+if TYPE_CHECKING:
+    from ..training.result import Result
 
 __all__ = ["NOT_CONVERGED", "demo", "figures", "fit", "reproduce", "sample", "train"]
 
@@ -39,7 +43,7 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
         raise ValueError(
             f"--resume continues a run with its own settings; drop {names} (only --steps may change)"
         )
-    settings = dict(state["config"])  # type: ignore[arg-type]
+    settings = dict(state["config"])
     if args.steps is not None:
         settings["steps"] = args.steps
     return settings
@@ -60,13 +64,35 @@ def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
         )
 
 
+def _train_restarts(args: argparse.Namespace, spec: Path, settings: dict[str, object], out: Path) -> Result:
+    """``train --restarts R``: R seeds, the certified best returned; every run and restarts.csv under ``out``."""
+    from ..training.files import write_csv
+    from ..training.restarts import solve_restarts
+
+    if args.resume or args.distributed:
+        raise ValueError("--restarts does not combine with --resume or --distributed")
+    settings = {k: v for k, v in settings.items() if k != "seed"}
+    best, table = solve_restarts(
+        spec,
+        args.restarts,
+        args.jobs,
+        seed=args.seed,
+        out=out,
+        progress=None if args.progress else False,
+        **settings,
+    )
+    write_csv(table, out / "restarts.csv")
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print(f"chose seed {best.config.seed} (constraints met, then the smallest gap_upper)\n")
+    return best
+
+
 def train(args: argparse.Namespace) -> int:
     import signal
 
     from ..problem import load_spec, resolve_spec
     from ..training import solve
     from ..training.checkpoint import checked_spec, load_checkpoint
-    from ..training.outputs import save_run
 
     if args.resume:
         out = Path(args.resume)
@@ -82,6 +108,9 @@ def train(args: argparse.Namespace) -> int:
     out = Path(args.resume or args.out or Path("runs") / problem.name)
     if not args.resume:
         _refuse_overwrite(out, args.force, "run")
+    if args.restarts > 1:
+        result = _train_restarts(args, Path(spec), settings, out)
+        return _report(result, out, restarts=True)
     if args.distributed:
         from ..training.distributed import finish_distributed, init_distributed
 
@@ -112,17 +141,24 @@ def train(args: argparse.Namespace) -> int:
             finish_distributed(clean=False)  # a no-op after a clean finish
     if world is not None and not world.is_main:  # rank 0 writes and reports
         return 0 if result.converged else NOT_CONVERGED
+    return _report(result, out)
+
+
+def _report(result: Result, out: Path, restarts: bool = False) -> int:
+    """Write the run, print its table, and give the exit code (3: not converged)."""
+    from ..training.outputs import save_run
+
     save_run(result, out)
     print(result.table())
-    print(
-        f"wrote {out}/ (result.json, samples.npy, history.csv, model.pt, density.png, certificate.png, checkpoint.pt)"
-    )
+    files = "result.json, samples.npy, history.csv, model.pt, density.png, certificate.png"
+    print(f"wrote {out}/ ({files}, {'restarts.csv, restarts/' if restarts else 'checkpoint.pt'})")
     if not result.converged:
-        print(
-            f"not converged: {result.why_not_converged}; "
-            f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})",
-            file=sys.stderr,
+        hint = (
+            "try more steps or restarts"
+            if restarts
+            else f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})"
         )
+        print(f"not converged: {result.why_not_converged}; {hint}", file=sys.stderr)
         return NOT_CONVERGED
     return 0
 

@@ -135,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="data-parallel over the processes torchrun starts: torchrun --nproc_per_node N -m maxent_mdn train ...",
     )
+    train.add_argument(
+        "--restarts",
+        type=_positive_int,
+        default=1,
+        metavar="R",
+        help="solve from seeds SEED..SEED+R-1 and keep the certified best (default 1); all in OUT/restarts/",
+    )
+    train.add_argument(
+        "--jobs", type=_positive_int, default=1, metavar="J", help="restarts in parallel (default 1)"
+    )
     _common(train)
     train.set_defaults(handler="train")
 
