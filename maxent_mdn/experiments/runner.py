@@ -238,6 +238,8 @@ def reproduce(
             else:
                 failures.append(f"{what}: {error}")
                 log(f"[{i}/{len(pending)}] {what} FAILED: {error}")
+        pool.close()  # let the workers exit on their own (terminate() leaks a semaphore warning)
+        pool.join()
     if failures:
         raise ReproductionError(
             f"{len(failures)} run(s) failed (the others are saved):\n  " + "\n  ".join(failures)
@@ -275,3 +277,9 @@ class _Serial:
 
     def imap_unordered(self, fn: Callable[[Run], object], items: list[Run]) -> object:
         return map(fn, items)
+
+    def close(self) -> None:
+        return None
+
+    def join(self) -> None:
+        return None

@@ -11,6 +11,8 @@ from ..model import BASES, DEFAULTS, TRANSFORMS, Flow, make_flow
 from ..model.base import ESTIMATORS
 from ..model.base.schedule import TemperatureSchedule
 from ..model.rad import RADFlow
+from ..problem.scale import standardization
+from ..problem.spec import MaxEntProblem
 from ..problem.support import Support
 
 __all__ = ["DTYPES", "SolverConfig"]
@@ -180,3 +182,15 @@ class SolverConfig:
             device=self.device,
             dtype=DTYPES[self.dtype],
         )
+
+    def build_flow_for(self, problem: MaxEntProblem) -> Flow | RADFlow:
+        """:meth:`build_flow` for ``problem``: its dimension, its support, and (if ``standardize``) its targets' scale.
+
+        Example:
+            >>> from maxent_mdn import Covariance, MaxEntProblem
+            >>> problem = MaxEntProblem(2, [Covariance([[1.0, 0.5], [0.5, 1.0]], mean=[0.0, 0.0])])
+            >>> SolverConfig(transform="coupling", layers=2).build_flow_for(problem).dim
+            2
+        """
+        scale = standardization(problem) if self.standardize else None
+        return self.build_flow(problem.dim, problem.support, scale)

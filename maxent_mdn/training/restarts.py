@@ -28,7 +28,7 @@ import pandas as pd
 import torch
 
 from ..problem import load_spec
-from ..problem.scale import standardization
+from ..problem.spec import MaxEntProblem
 from ..reference import reference_for
 from .config import SolverConfig
 from .progress import Progress
@@ -60,11 +60,10 @@ def _solve_one(job: tuple[str, dict[str, Any], int, int]) -> dict[str, Any]:
     return sent
 
 
-def _rebuild(sent: dict[str, Any], spec: str) -> Result:
+def _rebuild(sent: dict[str, Any], problem: MaxEntProblem) -> Result:
     """The worker's result in this process: the flow rebuilt from its config, its parameters loaded."""
-    problem = load_spec(spec)
     cfg: SolverConfig = sent["config"]
-    flow = cfg.build_flow(problem.dim, problem.support, standardization(problem) if cfg.standardize else None)
+    flow = cfg.build_flow_for(problem)
     flow.load_state_dict(sent["state_dict"])
     flow.eval()
     fields = {name: sent[name] for name in _SENT}
@@ -121,11 +120,12 @@ def solve_restarts(
     spec = str(Path(spec).resolve())
     threads = max(1, (os.cpu_count() or 1) // jobs)
     work = [(spec, settings, seed + k, threads) for k in range(restarts)]
+    problem = load_spec(spec)  # here once (the workers load their own)
     results, bar = [], Progress(restarts, mode=progress, desc="restarts")
     context = mp.get_context("spawn")
     with context.Pool(min(jobs, restarts)) as pool:
         for sent in pool.imap_unordered(_solve_one, work):
-            result = _rebuild(sent, spec)
+            result = _rebuild(sent, problem)
             if out is not None:
                 save_run(
                     result, Path(out) / "restarts" / f"seed-{result.config.seed}", samples=20_000, plot=False

@@ -15,7 +15,6 @@ from ..model import MaxEntModel
 from ..objective.lagrangian import AugmentedLagrangian
 from ..problem.feasibility import check_feasible
 from ..problem.preflight import check_statistics
-from ..problem.scale import standardization
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference, reference_for
 from .averaging import TailAverage
@@ -60,9 +59,7 @@ def _configure(
 def _build_flow(problem: MaxEntProblem, cfg: SolverConfig, model: MaxEntModel | None) -> MaxEntModel:
     """The untrained flow (``model``, else built from ``cfg``), after :func:`check_statistics` on 256 of its samples."""
     if model is None:
-        flow = cfg.build_flow(
-            problem.dim, problem.support, standardization(problem) if cfg.standardize else None
-        )
+        flow = cfg.build_flow_for(problem)
     elif not isinstance(model, MaxEntModel):
         raise TypeError(
             f"model must implement MaxEntModel (see maxent_mdn.model.contract), got {type(model).__name__}"
