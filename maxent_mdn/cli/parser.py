@@ -145,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--jobs", type=_positive_int, default=1, metavar="J", help="restarts in parallel (default 1)"
     )
+    train.add_argument(
+        "--method",
+        choices=("flow", "grid"),
+        default="flow",
+        help="flow: train a normalizing flow (default); grid: the exact answer on a grid, in seconds, for "
+        "problems with one or two free coordinates",
+    )
+    train.add_argument(
+        "--grid-points",
+        type=_positive_int,
+        metavar="N",
+        help="--method grid: points per coordinate (default 4001 in 1D, 241 in 2D)",
+    )
     _common(train)
     train.set_defaults(handler="train")
 

@@ -44,6 +44,36 @@ def _gibbs_parameters(run: Path, labels: list[str]) -> tuple[list[float], float,
     return [float(eta[label]) for label in labels], float(summary["log_partition"]), float(summary["entropy"])
 
 
+def _grid_run(run: Path) -> dict | None:
+    """The ``result.json`` of a ``train --method grid`` run, else ``None``."""
+    try:
+        summary = json.loads((run / "result.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return summary if isinstance(summary, dict) and summary.get("method") == "grid" else None
+
+
+def _sample_grid(args: argparse.Namespace, run: Path, summary: dict) -> int:
+    """Exact draws of a grid run: the spec solved again on the same grid (seconds), then sampled."""
+    import numpy as np
+
+    from ..problem import load_spec
+    from ..reference import solve_grid
+    from ..training.files import atomic_write
+
+    spec = Path(args.spec or summary.get("spec", ""))
+    if not spec.is_file():
+        raise FileNotFoundError(
+            f"{run}/result.json names the spec {str(spec)!r}, which is gone; pass --spec FILE"
+        )
+    solution = solve_grid(load_spec(spec), summary.get("points"))
+    x = solution.reference.sample(args.n, seed=args.seed).numpy()
+    out = Path(args.out) if args.out else run / "samples-exact.npy"
+    atomic_write(out, lambda f: np.save(f, x))
+    print(f"wrote {out}: {x.shape[0]} x {x.shape[1]} (exact draws of the grid solution)")
+    return 0
+
+
 def sample(args: argparse.Namespace) -> int:
     """Write ``n`` draws as ``.npy``: the flow's own, or with ``--exact`` independent Metropolis–Hastings draws of p_eta."""
     import numpy as np
@@ -56,6 +86,9 @@ def sample(args: argparse.Namespace) -> int:
     from ..training.outputs import load_model
 
     run = Path(args.run)
+    grid = _grid_run(run)
+    if grid is not None:
+        return _sample_grid(args, run, grid)
     flow, payload = load_model(run)
     out = Path(args.out) if args.out else run / ("samples-exact.npy" if args.exact else "samples-flow.npy")
     if args.exact:

@@ -13,12 +13,14 @@ from .closed_form import (
     dirichlet_from_log_means,
 )
 from .grid import GridReference, grid_primal_entropy, grid_reference
+from .grid_method import GridSolution, solve_grid
 
 __all__ = [
     "DirichletReference",
     "ExponentialReference",
     "GaussianReference",
     "GridReference",
+    "GridSolution",
     "Reference",
     "TruncatedExponentialReference",
     "closed_form_reference",
@@ -26,6 +28,7 @@ __all__ = [
     "grid_primal_entropy",
     "grid_reference",
     "reference_for",
+    "solve_grid",
 ]
 
 

@@ -1,6 +1,6 @@
 """Figures (matplotlib with the Agg backend, seaborn styling)."""
 
 from .certificate import plot_certificate
-from .density import plot_density
+from .density import plot_density, plot_exact_density
 
-__all__ = ["plot_certificate", "plot_density"]
+__all__ = ["plot_certificate", "plot_density", "plot_exact_density"]
