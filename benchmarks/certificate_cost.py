@@ -55,6 +55,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = parser.parse_args(argv)
     with mp.get_context("spawn").Pool(2) as pool:
         plain, traced = pool.map(_solve, [(args.spec, 0), (args.spec, 4096)])
+        pool.close()
+        pool.join()
     row = {
         "spec": args.spec,
         "machine": platform.processor() or platform.machine(),

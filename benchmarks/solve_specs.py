@@ -33,8 +33,8 @@ def solve_one(job: tuple[str, str, int]) -> dict[str, object]:
     result = solve(load_spec(ROOT / "constraints" / f"{spec}.py"), base=base, seed=seed, progress=False)
     c = result.constraints
     eq = c[c["relation"] == "=="]
-    rel = (eq["value"] - eq["target"]).abs() / eq["target"].abs().clip(lower=1.0)
-    worst = eq.iloc[int(rel.to_numpy().argmax())] if len(eq) else None
+    ratio = eq["violation"] / eq["tolerance"]  # in units of 1% of max(|b|, spread): <= 1 is within 1%
+    worst = eq.iloc[int(ratio.to_numpy().argmax())] if len(eq) else None
     cert = result.certificate.certificate if result.certificate else None
     return {
         "spec": spec,
@@ -48,6 +48,7 @@ def solve_one(job: tuple[str, str, int]) -> dict[str, object]:
         "worst_constraint": None if worst is None else worst["row"],
         "worst_value": None if worst is None else worst["value"],
         "worst_target": None if worst is None else worst["target"],
+        "worst_in_percent": None if worst is None else float(worst["violation"] / worst["tolerance"]),
         "within_1pct": bool(c["within_1pct"].all()),
         "dual_bound": cert.dual_bound if cert else None,
         "gap": cert.gap if cert else None,
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         for row in pool.imap_unordered(solve_one, jobs):
             rows.append(row)
             print(f"{row['spec']}: KL {row['kl']:.4f}, {row['seconds']:.0f} s", file=sys.stderr)
+        pool.close()  # let the workers exit on their own (terminate() leaks a semaphore warning)
+        pool.join()
     table = pd.DataFrame(rows).sort_values(["spec", "seed"]).reset_index(drop=True)
     out = args.out or Path(__file__).resolve().parent / f"solve_specs-{args.base}.csv"
     write_csv(table, out)
@@ -93,7 +96,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in table.to_dict("records"):
         worst = (
-            f"{r['worst_constraint']} {r['worst_value']:.4f} ({r['worst_target']:g})"
+            f"{r['worst_constraint']} {r['worst_value']:.4f} ({r['worst_target']:g}; {r['worst_in_percent']:.2f}%)"
             if r["worst_constraint"]
             else "-"
         )

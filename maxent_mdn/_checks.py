@@ -25,6 +25,17 @@ def positive_float(name: str, value: object) -> float:
     return x
 
 
+def non_negative_float(name: str, value: object) -> float:
+    """Return ``value`` as a ``float`` if it is finite and >= 0, else raise ``ValueError``."""
+    try:
+        x = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be a non-negative number, got {value!r}") from None
+    if not math.isfinite(x) or x < 0:
+        raise ValueError(f"{name} must be a non-negative, finite number, got {value!r}")
+    return x
+
+
 def choice(name: str, value: str, options: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``options``, else raise ``ValueError`` listing them."""
     if value not in options:

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
+from maxent_mdn.objective.tolerance import met, row_tolerance
 
 
 def _gradient(alm: AugmentedLagrangian, theta: torch.Tensor, n: int) -> torch.Tensor:
@@ -87,3 +88,35 @@ def test_precise_small_violations_inside_the_tolerance_count_as_met() -> None:
     tiny_noise = torch.from_numpy(rng.normal(0.0, 0.001, (100, 1)))
     assert not alm.converged(tiny_noise + 0.05)[0]  # 2.5% of the target: outside
     assert alm.converged(tiny_noise + 0.005)[0]  # significant, but well inside 1% (0.02)
+
+
+def test_a_small_target_is_held_to_its_own_scale_not_to_an_absolute_floor() -> None:
+    """E x^4 = 0.011 with spread 0.008: 0.3% off passes, 3% off fails, though both are far inside 0.005."""
+    rng = np.random.default_rng(3)
+    alm = AugmentedLagrangian(torch.tensor([0.011]), ["=="])
+    spread = torch.tensor([0.008], dtype=torch.float64)  # sd of x^4 under q; batch means of 2000 draws:
+    noise = torch.from_numpy(rng.normal(0.0, 0.008 / np.sqrt(2000), (100, 1)))
+    assert alm.converged(noise + 0.000033, rtol=0.01, spread=spread)[0]
+    assert not alm.converged(noise + 0.00033, rtol=0.01, spread=spread)[0]
+    # the old absolute floor would have passed the second: 0.00033 is inside 0.005
+    assert alm.converged(noise + 0.00033, rtol=0.01, atol=0.005, spread=spread)[0]
+
+
+def test_a_target_inside_its_spread_is_judged_on_the_spread() -> None:
+    """A mean of 0 has no relative error; 1% of its spread (2.0) is the tolerance."""
+    rng = np.random.default_rng(4)
+    alm = AugmentedLagrangian(torch.tensor([0.0]), ["=="])
+    tiny_noise = torch.from_numpy(rng.normal(0.0, 1e-5, (100, 1)))
+    spread = torch.tensor([2.0], dtype=torch.float64)
+    assert alm.converged(tiny_noise + 0.015, rtol=0.01, spread=spread)[0]  # tolerance 0.01 * 2 = 0.02
+    assert not alm.converged(tiny_noise + 0.025, rtol=0.01, spread=spread)[0]
+    assert not alm.converged(tiny_noise + 0.015, rtol=0.01)[0]  # no spread given: the target (0) alone
+
+
+def test_within_one_percent_allows_only_what_the_samples_cannot_resolve() -> None:
+    """The report's check: 1% of max(|b|, s), or 3 standard errors where that is larger."""
+    tolerance = row_tolerance(np.array([-0.4, 10.0]), np.array([1.28, 3.0]), rtol=0.01)
+    np.testing.assert_allclose(tolerance, [0.0128, 0.1])
+    assert met(np.array([0.012, 0.05]), np.array([0.001, 0.001]), tolerance).all()
+    assert not met(np.array([0.02, 0.2]), np.array([0.001, 0.001]), tolerance).any()
+    assert met(np.array([0.02]), np.array([0.0075]), np.array([0.0128]))[0]  # 2.7 se: unresolved

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from maxent_mdn import Expectation, MaxEntProblem, Mean, SolverConfig, make_flow
+from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive, SolverConfig, make_flow
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
 from maxent_mdn.training.averaging import TailAverage
 from maxent_mdn.training.distributed import World
@@ -115,3 +115,27 @@ def test_every_function_of_the_training_loop_is_at_most_50_lines():
                 if path.name in {"solver.py", "loop.py"} and lines > 50:
                     long.append(f"{path.name}:{node.name} ({lines} lines)")
     assert not long
+
+
+def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_starts_the_clock_anew(
+    tmp_path: Path,
+) -> None:
+    from maxent_mdn.training import solve
+
+    problem = MaxEntProblem(1, [Mean([0.5])], support=Positive(), name="time-limit")
+    small = {"inner_steps": 10, "test_batches": 4, "test_batch_size": 64, "eval_samples": 500, "batch": 64}
+    small.update(transform="coupling", layers=1, trace_samples=0, log_every=10)
+    ckpt = tmp_path / "checkpoint.pt"
+    start = time.perf_counter()
+    result = solve(problem, steps=100_000, time_limit=1e-9, progress=False, checkpoint=ckpt, **small)
+    assert time.perf_counter() - start < 60
+    assert result.history["step"].max() == 10  # one outer iteration, then the (already passed) limit
+    assert not result.converged and "stopped at the time limit (1e-09 s) after 10 of 100000 steps" in (
+        result.why_not_converged
+    )
+    again = solve(
+        problem, steps=100_000, time_limit=1e-9, progress=False, checkpoint=ckpt, resume=True, **small
+    )
+    assert again.history["step"].max() == 20  # the resumed call gets its own (tiny) allowance
+    with pytest.raises(ValueError, match="time_limit must be a positive"):
+        SolverConfig(time_limit=-1.0).validate()

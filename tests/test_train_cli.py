@@ -91,3 +91,24 @@ def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:
     )
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_time_limit_ends_the_run_unconverged_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "run"
+    argv = [
+        "train",
+        "interval",
+        "--out",
+        str(out),
+        "--time-limit",
+        "0.001",
+        "--steps",
+        "100000",
+        "--batch",
+        "64",
+    ]
+    assert main([*argv, "--no-progress"]) == 3
+    assert "stopped at the time limit (0.001 s) after 250 of 100000 steps" in capsys.readouterr().err
+    assert json.loads((out / "result.json").read_text())["converged"] is False

@@ -21,7 +21,7 @@ NOT_CONVERGED = 3
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
-    keys += ("anneal_rate", "gap_tol", "device", "dtype")
+    keys += ("anneal_rate", "gap_tol", "device", "dtype", "time_limit")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("base") == "concrete-joint":
         if settings.get("estimator", "concrete-joint") != "concrete-joint":
@@ -35,18 +35,22 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict[str, object]:
-    """The checkpoint's settings; only ``--steps`` may change them."""
-    given = {k for k, v in _settings(args).items() if k not in ("steps", "seed") and v is not None}
+    """The checkpoint's settings; only ``--steps`` and ``--time-limit`` may change them."""
+    given = {
+        k for k, v in _settings(args).items() if k not in ("steps", "seed", "time_limit") and v is not None
+    }
     if given or args.seed != 0:
         names = ", ".join(
             f"--{k.replace('_', '-')}" for k in sorted(given | ({"seed"} if args.seed else set()))
         )
         raise ValueError(
-            f"--resume continues a run with its own settings; drop {names} (only --steps may change)"
+            f"--resume continues a run with its own settings; drop {names} (only --steps may change; --time-limit may be given anew)"
         )
     settings = dict(state["config"])
     if args.steps is not None:
         settings["steps"] = args.steps
+    if args.time_limit is not None:
+        settings["time_limit"] = args.time_limit
     return settings
 
 

@@ -107,6 +107,12 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--steps", type=int, metavar="N", help="step budget (default 6000)")
     train.add_argument("--batch", type=int, metavar="B", help="samples per step (default 1000)")
     train.add_argument(
+        "--time-limit",
+        type=float,
+        metavar="SECONDS",
+        help="stop after the outer iteration that passes SECONDS of training (default: none, the step budget)",
+    )
+    train.add_argument(
         "--lr", type=float, help="Adam learning rate (default 2e-3, decayed per outer iteration)"
     )
     train.add_argument("--tau", type=float, metavar="T", help="Gumbel-softmax temperature (default 0.5)")

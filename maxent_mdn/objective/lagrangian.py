@@ -48,6 +48,7 @@ from scipy import stats
 from torch import Tensor
 
 from .._checks import positive_float
+from .tolerance import row_tolerance
 
 __all__ = ["AugmentedLagrangian"]
 
@@ -199,7 +200,12 @@ class AugmentedLagrangian:
         return False
 
     def converged(
-        self, batch_means: Tensor, alpha: float = 0.05, rtol: float = 0.01, atol: float = 0.01
+        self,
+        batch_means: Tensor,
+        alpha: float = 0.05,
+        rtol: float = 0.01,
+        atol: float = 0.0,
+        spread: Tensor | None = None,
     ) -> tuple[bool, np.ndarray]:
         r"""Whether every row is met: statistically indistinguishable from its target, or confidently within tolerance.
 
@@ -207,12 +213,18 @@ class AugmentedLagrangian:
         :math:`g_j = 0` at level :math:`\alpha/M` (Bonferroni; one-sided
         :math:`g_j \le 0` for inequalities), **or** if the upper end of the
         same-level confidence interval of :math:`|g_j|` lies inside the
-        tolerance :math:`\max(\text{rtol}\,|b_j|, \text{atol})`. The second
-        clause matters with many test samples, where a test of exact equality
-        rejects violations far below any tolerance a user cares about.
+        row's tolerance :math:`\max(\text{rtol}\max(|b_j|, s_j), \text{atol})`
+        (:func:`~maxent_mdn.objective.tolerance.row_tolerance`: relative to the
+        target, or to the statistic's spread :math:`s_j` for a target smaller
+        than that). The second clause matters with many test samples, where a
+        test of exact equality rejects violations far below any tolerance a
+        user cares about.
 
         Args:
             batch_means: violations :math:`g` of independent batches, ``(B, M)``.
+            spread: :math:`s`, the standard deviations of the statistics under the model
+                ``(M,)``; ``None``: the spread of the batch means times :math:`\sqrt{\text{batch}}`
+                is not known, so only the targets set the scale.
 
         Returns:
             ``(converged, p_values)`` (the p-values of the exact-equality tests).
@@ -228,7 +240,8 @@ class AugmentedLagrangian:
         p = np.where(np.isnan(p), np.where(np.abs(g).max(0) == 0, 1.0, 0.0), p)  # constant columns
         mean, se = g.mean(0), g.std(0, ddof=1) / np.sqrt(b)
         upper = np.where(ineq, mean, np.abs(mean)) + stats.t.ppf(1 - level, b - 1) * se
-        tolerance = np.maximum(rtol * np.abs(self.targets.numpy()), atol)
+        s = np.zeros(m) if spread is None else spread.double().cpu().numpy()
+        tolerance = row_tolerance(self.targets.numpy(), s, rtol, atol)
         ok = (p > level) | (upper <= tolerance)
         return bool(ok.all()), p
 

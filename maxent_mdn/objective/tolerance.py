@@ -24,8 +24,11 @@ whose measured violation is within ``z`` standard errors of zero is met too
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
-__all__ = ["SPREAD_FRACTION", "met", "row_tolerance"]
+from ..problem.spec import MaxEntProblem
+
+__all__ = ["SPREAD_FRACTION", "met", "row_table", "row_tolerance"]
 
 #: a target smaller than this multiple of its statistic's spread is judged on the spread
 SPREAD_FRACTION = 1.0
@@ -56,3 +59,42 @@ def met(violation: np.ndarray, stderr: np.ndarray, tolerance: np.ndarray, z: flo
         array([ True, False])
     """
     return np.asarray(violation) <= np.maximum(tolerance, z * np.asarray(stderr))
+
+
+def row_table(
+    problem: MaxEntProblem, value: np.ndarray, spread: np.ndarray, stderr: np.ndarray
+) -> pd.DataFrame:
+    """Per scalar row: label, name, index, relation, target, value, stderr, violation, tolerance, within 1%.
+
+    Args:
+        problem: the rows' targets and relations.
+        value: the model's expectations :math:`E_q[T]`, ``(M,)``.
+        spread: the statistics' standard deviations under the model, ``(M,)``.
+        stderr: the standard errors of ``value`` (zeros for an exact expectation).
+
+    The violation is :math:`|E T - b|` for an equality and the excess on the wrong side for an
+    inequality; ``within_1pct`` is :func:`met` at ``rtol = 0.01``.
+    """
+    target = problem.targets.numpy()
+    rel = problem.relations
+    diff = np.asarray(value) - target
+    violation = np.where(
+        [r == "==" for r in rel],
+        np.abs(diff),
+        np.maximum(0.0, np.where([r == ">=" for r in rel], -diff, diff)),
+    )
+    tolerance = row_tolerance(target, spread, rtol=0.01)
+    return pd.DataFrame(
+        {
+            "row": problem.labels,
+            "name": [r[0] for r in problem.rows],
+            "index": [r[1] for r in problem.rows],
+            "relation": rel,
+            "target": target,
+            "value": value,
+            "stderr": stderr,
+            "violation": violation,
+            "tolerance": tolerance,
+            "within_1pct": met(violation, stderr, tolerance),
+        }
+    )

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..objective.tolerance import row_tolerance
+from ..objective.tolerance import row_table
 from ..problem.spec import MaxEntProblem
 from .grid import GridReference, grid_reference
 
@@ -90,26 +90,7 @@ def _constraint_table(problem: MaxEntProblem, ref: GridReference) -> pd.DataFram
     mass = np.exp(ref.grid_log_prob) * ref.grid.cell
     value = ref.moments
     spread = np.sqrt(np.maximum(mass @ ref.grid.stats**2 - value**2, 0.0))
-    target = problem.targets.numpy()
-    diff = value - target
-    rel = problem.relations
-    violation = np.where(
-        [r == "==" for r in rel],
-        np.abs(diff),
-        np.maximum(0.0, np.where([r == ">=" for r in rel], -diff, diff)),
-    )
-    tolerance = row_tolerance(target, spread, rtol=0.01)
-    return pd.DataFrame(
-        {
-            "row": problem.labels,
-            "relation": rel,
-            "target": target,
-            "value": value,
-            "violation": violation,
-            "tolerance": tolerance,
-            "within_1pct": violation <= tolerance,
-        }
-    )
+    return row_table(problem, value, spread, np.zeros_like(value))
 
 
 def solve_grid(problem: MaxEntProblem, points: int | None = None) -> GridSolution:

@@ -37,7 +37,7 @@ __all__ = [
 
 CHECKPOINT_FORMAT = "maxent-mdn-checkpoint/1"
 #: settings that may differ on resume (a larger step budget continues a run)
-RESUMABLE_CHANGES = ("steps",)
+RESUMABLE_CHANGES = ("steps", "time_limit")
 
 
 class CheckpointError(ValueError):
@@ -91,7 +91,7 @@ def load_checkpoint(
 
     Raises:
         CheckpointError: missing, unreadable or corrupt file, another format,
-            another problem, or settings that differ (other than ``steps``).
+            another problem, or settings that differ (other than ``steps`` and ``time_limit``).
     """
     path = Path(path)
     if not path.is_file():

@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from ..model import MaxEntModel
+from ..objective.tolerance import row_table
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference
 
@@ -74,33 +75,15 @@ def knn_entropy(x: np.ndarray, k: int = 3) -> float:
 
 
 def constraint_table(problem: MaxEntProblem, x: Tensor) -> pd.DataFrame:
-    """Per scalar constraint row: row label, name, index, relation, target, value, stderr, violation, within 1%."""
+    """Per scalar constraint row: row label, name, index, relation, target, value, stderr, violation, within 1%.
+
+    ``within_1pct``: the violation is at most 1% of the row's scale (its target, or the
+    statistic's spread for a target smaller than that) or within 3 standard errors of zero
+    (:mod:`~maxent_mdn.objective.tolerance`).
+    """
     stats_ = problem.statistics(x.double()).numpy()
-    value = stats_.mean(0)
-    stderr = stats_.std(0, ddof=1) / math.sqrt(stats_.shape[0])
-    target = problem.targets.numpy()
-    rows = problem.rows
-    rel = problem.relations
-    diff = value - target
-    violation = np.where(
-        [r == "==" for r in rel],
-        np.abs(diff),
-        np.maximum(0.0, np.where([r == ">=" for r in rel], -diff, diff)),
-    )
-    tolerance = np.maximum(0.01 * np.abs(target), 0.01)
-    return pd.DataFrame(
-        {
-            "row": problem.labels,
-            "name": [r[0] for r in rows],
-            "index": [r[1] for r in rows],
-            "relation": rel,
-            "target": target,
-            "value": value,
-            "stderr": stderr,
-            "violation": violation,
-            "within_1pct": violation <= tolerance,
-        }
-    )
+    value, spread = stats_.mean(0), stats_.std(0, ddof=1)
+    return row_table(problem, value, spread, spread / math.sqrt(stats_.shape[0]))
 
 
 class Evaluation(dict):

@@ -271,7 +271,7 @@ def after_inner_run(run: Training, state: SolverState, trace: Any = None) -> boo
         if not state.history or state.history[-1]["step"] != state.step:  # a row between log_every rows
             state.history.append({"step": state.step, "outer": state.outer - 1})
         state.history[-1].update(trace(run.flow, run.problem, alm, cfg))
-    converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol)
+    converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol, spread=cov.diagonal().sqrt())
     state.passes = state.passes + 1 if converged else 0
     if state.passes >= cfg.patience and state.outer >= cfg.min_outer:
         return True

@@ -124,6 +124,14 @@ def _save(
     )
 
 
+def _out_of_time(run: Training, deadline: float | None) -> bool:
+    """Whether this call of solve has passed its deadline (decided alike on every rank of a data-parallel run)."""
+    if deadline is None:
+        return False
+    over = torch.tensor([time.perf_counter() >= deadline], device=run.cfg.device)
+    return bool(run.world.any(over)[0])
+
+
 def _finish(run: Training, state: SolverState, ref: Reference | None) -> Result:
     """Evaluate the trained flow, certify it, and give the verdict."""
     problem, cfg, flow = run.problem, run.cfg, run.flow
@@ -142,6 +150,8 @@ def _finish(run: Training, state: SolverState, ref: Reference | None) -> Result:
     why = why_not_converged(constraints_met, certificate, cfg.gap_tol)
     if why is None and failure is not None:
         why = failure
+    if why is not None and cfg.time_limit is not None and state.step < cfg.steps and not constraints_met:
+        why += f"; stopped at the time limit ({cfg.time_limit:g} s) after {state.step} of {cfg.steps} steps"
     kept = (
         "entropy",
         "entropy_stderr",
@@ -229,6 +239,7 @@ def solve(
     ref = reference_for(problem) if reference is True else (reference or None)
 
     start = time.perf_counter()
+    deadline = None if cfg.time_limit is None else start + cfg.time_limit  # this call's time (a resume: anew)
     rng = np.random.default_rng(cfg.seed)
     if world.distributed:  # the same parameters everywhere, a different sample stream per rank
         world.broadcast_parameters(flow)
@@ -249,6 +260,8 @@ def solve(
                 break
             if checkpoint is not None and world.is_main:
                 _save(run, state, checkpoint, spec_path, sha)
+            if _out_of_time(run, deadline):
+                break
     finally:
         bar.close()
     result = _finish(run, state, ref)
