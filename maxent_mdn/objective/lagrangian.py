@@ -223,8 +223,7 @@ class AugmentedLagrangian:
         Args:
             batch_means: violations :math:`g` of independent batches, ``(B, M)``.
             spread: :math:`s`, the standard deviations of the statistics under the model
-                ``(M,)``; ``None``: the spread of the batch means times :math:`\sqrt{\text{batch}}`
-                is not known, so only the targets set the scale.
+                ``(M,)``; ``None``: only the targets set the scale.
 
         Returns:
             ``(converged, p_values)`` (the p-values of the exact-equality tests).
