@@ -63,6 +63,31 @@ def test_train_method_grid_writes_an_exact_run_that_sample_reads(
     assert np.load(tmp_path / "s.npy").shape == (500, 1)
 
 
+def test_sample_of_a_grid_run_rebuilds_the_stored_answer_and_refuses_an_edited_spec(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """sample uses the run's eta, box and points (no new solve) and checks the spec's targets against them."""
+    spec = tmp_path / "spec.py"
+    spec.write_text(
+        "from maxent_mdn import MaxEntProblem, Mean\nfrom maxent_mdn.problem import Interval\n"
+        "problem = MaxEntProblem(1, [Mean([0.3])], support=Interval(0.0, 1.0), name='m')\n"
+    )
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--method", "grid", "--grid-points", "501", "--out", str(out)]) == 0
+    assert json.loads((out / "result.json").read_text())["points"] == 501
+    assert main(["sample", str(out), "-n", "40000", "--out", str(tmp_path / "s.npy")]) == 0
+    assert np.load(tmp_path / "s.npy").mean() == pytest.approx(0.3, abs=0.006)  # 4 se of 40k draws (sd 0.26)
+    spec.write_text(spec.read_text().replace("0.3", "0.4"))
+    capsys.readouterr()
+    assert main(["sample", str(out), "-n", "10", "--out", str(tmp_path / "t.npy")]) == 2
+    assert "is not the problem" in capsys.readouterr().err and not (tmp_path / "t.npy").exists()
+
+
+def test_grid_points_without_method_grid_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["train", "interval", "--grid-points", "501", "--out", str(tmp_path / "run")]) == 2
+    assert "add --method grid" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

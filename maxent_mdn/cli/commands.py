@@ -113,7 +113,7 @@ def _train_grid(args: argparse.Namespace, spec: Path, settings: dict[str, object
     atomic_write(out / "result.json", lambda f: f.write((json.dumps(summary, indent=2) + "\n").encode()))
     draws = solution.reference.sample(100_000, seed=args.seed).numpy()
     atomic_write(out / "samples.npy", lambda f: np.save(f, draws))
-    plot_exact_density(solution.reference, solution.problem, out / "density.png")
+    plot_exact_density(solution.reference, solution.problem, out / "density.png", samples=draws)
     print(solution.table())
     print(f"wrote {out}/ (result.json, samples.npy: 100000 exact draws, density.png)")
     if not summary["converged"]:
@@ -137,6 +137,8 @@ def train(args: argparse.Namespace) -> int:
     from ..training import solve
     from ..training.checkpoint import checked_spec, load_checkpoint
 
+    if args.grid_points is not None and args.method != "grid":
+        raise ValueError("--grid-points sets the grid of --method grid; add --method grid or drop it")
     if args.resume:
         out = Path(args.resume)
         state = load_checkpoint(out / "checkpoint.pt")

@@ -54,11 +54,11 @@ def _grid_run(run: Path) -> dict | None:
 
 
 def _sample_grid(args: argparse.Namespace, run: Path, summary: dict) -> int:
-    """Exact draws of a grid run: the spec solved again on the same grid (seconds), then sampled."""
+    """Exact draws of a grid run: its stored answer (eta, box, points) rebuilt, checked against the spec, sampled."""
     import numpy as np
 
     from ..problem import load_spec
-    from ..reference import solve_grid
+    from ..reference import GridReference
     from ..training.files import atomic_write
 
     spec = Path(args.spec or summary.get("spec", ""))
@@ -66,8 +66,21 @@ def _sample_grid(args: argparse.Namespace, run: Path, summary: dict) -> int:
         raise FileNotFoundError(
             f"{run}/result.json names the spec {str(spec)!r}, which is gone; pass --spec FILE"
         )
-    solution = solve_grid(load_spec(spec), summary.get("points"))
-    x = solution.reference.sample(args.n, seed=args.seed).numpy()
+    problem = load_spec(spec)
+    stored = summary.get("eta", {})
+    if list(stored) != problem.labels:
+        raise ValueError(
+            f"{spec} has the rows {problem.labels}, the run {run} was solved for {list(stored)}: train it again"
+        )
+    ref = GridReference.rebuild(problem, np.array(list(stored.values())), summary["box"], summary["points"])
+    table = ref.constraint_table()
+    off = table[~table["within_1pct"]]
+    if len(off):
+        rows = ", ".join(
+            f"{r.row} target {r.target:.6g}, the run's answer {r.value:.6g}" for r in off.itertuples()
+        )
+        raise ValueError(f"{spec} is not the problem {run} solved ({rows}): train it again")
+    x = ref.sample(args.n, seed=args.seed).numpy()
     out = Path(args.out) if args.out else run / "samples-exact.npy"
     atomic_write(out, lambda f: np.save(f, x))
     print(f"wrote {out}: {x.shape[0]} x {x.shape[1]} (exact draws of the grid solution)")

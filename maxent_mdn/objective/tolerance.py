@@ -18,20 +18,15 @@ floor such as the 0.005 this replaces let :math:`E x^4 = 0.011` off by 45%.
 
 Finite samples cannot resolve a tolerance below their own noise, so a row
 whose measured violation is within ``z`` standard errors of zero is met too
-(:func:`met`): its error is below what the samples can see.
+(:func:`met`): its error is below what the samples can see. The per-row table of a
+solution is :func:`~maxent_mdn.objective.report.row_table`.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from ..problem.spec import MaxEntProblem
-
-__all__ = ["SPREAD_FRACTION", "met", "row_table", "row_tolerance"]
-
-#: a target smaller than this multiple of its statistic's spread is judged on the spread
-SPREAD_FRACTION = 1.0
+__all__ = ["met", "row_tolerance"]
 
 
 def row_tolerance(targets: np.ndarray, spread: np.ndarray, rtol: float, atol: float = 0.0) -> np.ndarray:
@@ -48,7 +43,7 @@ def row_tolerance(targets: np.ndarray, spread: np.ndarray, rtol: float, atol: fl
         array([0.0003, 0.01  , 0.02  ])
     """
     targets, spread = np.abs(np.asarray(targets, float)), np.asarray(spread, float)
-    return np.maximum(rtol * np.maximum(targets, SPREAD_FRACTION * spread), atol)
+    return np.maximum(rtol * np.maximum(targets, spread), atol)
 
 
 def met(violation: np.ndarray, stderr: np.ndarray, tolerance: np.ndarray, z: float = 3.0) -> np.ndarray:
@@ -59,42 +54,3 @@ def met(violation: np.ndarray, stderr: np.ndarray, tolerance: np.ndarray, z: flo
         array([ True, False])
     """
     return np.asarray(violation) <= np.maximum(tolerance, z * np.asarray(stderr))
-
-
-def row_table(
-    problem: MaxEntProblem, value: np.ndarray, spread: np.ndarray, stderr: np.ndarray
-) -> pd.DataFrame:
-    """Per scalar row: label, name, index, relation, target, value, stderr, violation, tolerance, within 1%.
-
-    Args:
-        problem: the rows' targets and relations.
-        value: the model's expectations :math:`E_q[T]`, ``(M,)``.
-        spread: the statistics' standard deviations under the model, ``(M,)``.
-        stderr: the standard errors of ``value`` (zeros for an exact expectation).
-
-    The violation is :math:`|E T - b|` for an equality and the excess on the wrong side for an
-    inequality; ``within_1pct`` is :func:`met` at ``rtol = 0.01``.
-    """
-    target = problem.targets.numpy()
-    rel = problem.relations
-    diff = np.asarray(value) - target
-    violation = np.where(
-        [r == "==" for r in rel],
-        np.abs(diff),
-        np.maximum(0.0, np.where([r == ">=" for r in rel], -diff, diff)),
-    )
-    tolerance = row_tolerance(target, spread, rtol=0.01)
-    return pd.DataFrame(
-        {
-            "row": problem.labels,
-            "name": [r[0] for r in problem.rows],
-            "index": [r[1] for r in problem.rows],
-            "relation": rel,
-            "target": target,
-            "value": value,
-            "stderr": stderr,
-            "violation": violation,
-            "tolerance": tolerance,
-            "within_1pct": met(violation, stderr, tolerance),
-        }
-    )

@@ -22,10 +22,12 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 from scipy import optimize, special
 from torch import Tensor
 
+from ..objective.report import row_table
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Interval, Positive, Simplex
 from .closed_form import Reference
@@ -139,9 +141,37 @@ class GridReference(Reference):
         self.grid = grid
         self.grid_log_prob = log_p
 
+    @classmethod
+    def rebuild(
+        cls, problem: MaxEntProblem, eta: np.ndarray, box: list[tuple[float, float]], points: int
+    ) -> GridReference:
+        """The solution from stored parameters (``eta``, ``box``, ``points`` of a ``result.json``), no solve.
+
+        Example:
+            >>> from maxent_mdn import MaxEntProblem, Mean
+            >>> from maxent_mdn.problem import Interval
+            >>> problem = MaxEntProblem(1, [Mean([0.3])], support=Interval(0.0, 1.0))
+            >>> ref = grid_reference(problem)
+            >>> again = GridReference.rebuild(problem, ref.eta, ref.box, len(ref.grid.axes_mid[0]))
+            >>> abs(again.entropy - ref.entropy) < 1e-12
+            True
+        """
+        box = [(float(lo), float(hi)) for lo, hi in box]
+        return cls(problem, np.asarray(eta, dtype=np.float64), _Grid(problem, box, int(points)), box)
+
     @property
     def entropy(self) -> float:
         return self._entropy
+
+    def constraint_table(self) -> pd.DataFrame:
+        """Targets against this answer's expectations on the grid (exact: no standard error).
+
+        A row's tolerance scale is its statistic's spread under this answer (see
+        :func:`~maxent_mdn.objective.report.row_table`).
+        """
+        mass = np.exp(self.grid_log_prob) * self.grid.cell
+        spread = np.sqrt(np.maximum(mass @ self.grid.stats**2 - self.moments**2, 0.0))
+        return row_table(self.problem, self.moments, spread, np.zeros_like(self.moments))
 
     def log_prob(self, x: Tensor) -> Tensor:
         x = x.double()

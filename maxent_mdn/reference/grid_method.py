@@ -23,10 +23,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from ..objective.tolerance import row_table
 from ..problem.spec import MaxEntProblem
 from .grid import GridReference, grid_reference
 
@@ -85,14 +83,6 @@ class GridSolution:
         return head + "\n" + frame.to_string(index=False, float_format=lambda v: f"{v:.6g}")
 
 
-def _constraint_table(problem: MaxEntProblem, ref: GridReference) -> pd.DataFrame:
-    """Targets against the grid answer's expectations; the spread for the tolerance is the answer's own."""
-    mass = np.exp(ref.grid_log_prob) * ref.grid.cell
-    value = ref.moments
-    spread = np.sqrt(np.maximum(mass @ ref.grid.stats**2 - value**2, 0.0))
-    return row_table(problem, value, spread, np.zeros_like(value))
-
-
 def solve_grid(problem: MaxEntProblem, points: int | None = None) -> GridSolution:
     """Solve ``problem`` exactly on a grid; ``ValueError`` if it has more than two free coordinates.
 
@@ -114,4 +104,4 @@ def solve_grid(problem: MaxEntProblem, points: int | None = None) -> GridSolutio
     if not math.isfinite(ref.entropy):
         raise ValueError(f"problem {problem.name!r}: the grid solution has no finite entropy")
     used = points or len(ref.grid.axes_mid[0])
-    return GridSolution(problem, ref, used, seconds, _constraint_table(problem, ref))
+    return GridSolution(problem, ref, used, seconds, ref.constraint_table())

@@ -22,7 +22,7 @@ from scipy.spatial import cKDTree
 from torch import Tensor
 
 from ..model import MaxEntModel
-from ..objective.tolerance import row_table
+from ..objective.report import row_table
 from ..problem.spec import MaxEntProblem
 from ..reference import Reference
 

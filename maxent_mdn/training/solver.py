@@ -132,8 +132,8 @@ def _out_of_time(run: Training, deadline: float | None) -> bool:
     return bool(run.world.any(over)[0])
 
 
-def _finish(run: Training, state: SolverState, ref: Reference | None) -> Result:
-    """Evaluate the trained flow, certify it, and give the verdict."""
+def _finish(run: Training, state: SolverState, ref: Reference | None, timed_out: bool = False) -> Result:
+    """Evaluate the trained flow, certify it, and give the verdict (saying so if the time limit stopped it)."""
     problem, cfg, flow = run.problem, run.cfg, run.flow
     constraints_met = (
         state.passes >= cfg.patience
@@ -150,7 +150,7 @@ def _finish(run: Training, state: SolverState, ref: Reference | None) -> Result:
     why = why_not_converged(constraints_met, certificate, cfg.gap_tol)
     if why is None and failure is not None:
         why = failure
-    if why is not None and cfg.time_limit is not None and state.step < cfg.steps and not constraints_met:
+    if why is not None and timed_out:
         why += f"; stopped at the time limit ({cfg.time_limit:g} s) after {state.step} of {cfg.steps} steps"
     kept = (
         "entropy",
@@ -252,6 +252,7 @@ def solve(
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
+    timed_out = False
     try:
         while state.step < cfg.steps:
             if not outer_iteration(run, state):  # rolled back: the same inner run again at half the rate
@@ -261,9 +262,10 @@ def solve(
             if checkpoint is not None and world.is_main:
                 _save(run, state, checkpoint, spec_path, sha)
             if _out_of_time(run, deadline):
+                timed_out = True
                 break
     finally:
         bar.close()
-    result = _finish(run, state, ref)
+    result = _finish(run, state, ref, timed_out)
     result.custom_model = model is not None
     return result

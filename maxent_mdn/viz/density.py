@@ -62,6 +62,30 @@ def _range(samples: np.ndarray, problem: MaxEntProblem, clip: bool = False) -> l
     return box
 
 
+def _heat_map(
+    fig: plt.Figure,
+    ax: plt.Axes,
+    density: np.ndarray,
+    box: list[tuple[float, float]],
+    vmax: float | None = None,
+) -> None:
+    """A 2-D density (``density[i, j]`` at ``(x1_i, x2_j)``) as a heat map on ``box``, with its colour bar."""
+    (x_lo, x_hi), (y_lo, y_hi) = box
+    image = ax.imshow(
+        density.T,
+        origin="lower",
+        extent=(x_lo, x_hi, y_lo, y_hi),
+        aspect="auto",
+        cmap="mako",
+        vmin=0,
+        vmax=vmax,
+    )
+    ax.set_xlabel("x1")
+    ax.set_ylabel("x2")
+    ax.grid(False)
+    fig.colorbar(image, ax=ax, label="density")
+
+
 def plot_density(
     flow: MaxEntModel,
     problem: MaxEntProblem,
@@ -153,19 +177,8 @@ def plot_density(
             ax.legend(fontsize=8)
         vmax = max(float(np.nanmax(d)) for _, d in panels)  # one colour scale for both panels
         for ax, (name, dens) in zip(axes[1], panels, strict=False):
-            image = ax.imshow(
-                dens.T,
-                origin="lower",
-                extent=(x_lo, x_hi, y_lo, y_hi),
-                aspect="auto",
-                cmap="mako",
-                vmin=0,
-                vmax=vmax,
-            )
+            _heat_map(fig, ax, dens, [(x_lo, x_hi), (y_lo, y_hi)], vmax)
             ax.set_title(name)
-            ax.set_xlabel("x1")
-            ax.set_ylabel("x2")
-            fig.colorbar(image, ax=ax, label="density")
         if len(panels) == 1:
             axes[1][1].hist2d(
                 coords[:, 0], coords[:, 1], bins=120, range=[[x_lo, x_hi], [y_lo, y_hi]], cmap="mako"
@@ -192,19 +205,24 @@ def plot_density(
 
 
 def plot_exact_density(
-    reference: Reference, problem: MaxEntProblem, path: str | Path, points: int = 241
+    reference: Reference,
+    problem: MaxEntProblem,
+    path: str | Path,
+    samples: np.ndarray | torch.Tensor | None = None,
+    points: int = 241,
 ) -> Path:
     """Draw an exact answer alone (``train --method grid``): a curve in 1D, a heat map in 2D.
 
-    The range is the central 99.8% of 100,000 of its draws plus a margin, as for a flow.
+    The range is the central 99.8% of ``samples`` (draws of the answer; 100,000 are drawn
+    if none are given) plus a margin, as for a flow.
     """
     sns.set_theme(style="whitegrid", context="notebook")
     path = Path(path)
     free = problem.support.flow_dim(problem.dim)
     if free > 2:
         raise ValueError(f"plot_exact_density draws one or two free coordinates, not {free}")
-    draws = reference.sample(100_000).double().numpy()[:, :free]
-    box = _range(draws, problem)
+    draws = reference.sample(100_000) if samples is None else samples
+    box = _range(np.asarray(draws, dtype=np.float64)[:, :free], problem)
     axes_pts = [np.linspace(lo, hi, 801 if free == 1 else points) for lo, hi in box]
     mesh = np.stack(np.meshgrid(*axes_pts, indexing="ij"), -1).reshape(-1, free)
     pts, inside = _full_coords(problem, mesh)
@@ -218,19 +236,7 @@ def plot_exact_density(
         ax.set_ylabel("density")
     else:
         fig, ax = plt.subplots(figsize=(6.4, 5.2))
-        (x_lo, x_hi), (y_lo, y_hi) = box
-        image = ax.imshow(
-            density.reshape(points, points).T,
-            origin="lower",
-            extent=(x_lo, x_hi, y_lo, y_hi),
-            aspect="auto",
-            cmap="mako",
-            vmin=0,
-        )
-        ax.set_xlabel("x1")
-        ax.set_ylabel("x2")
-        ax.grid(False)
-        fig.colorbar(image, ax=ax, label="density")
+        _heat_map(fig, ax, density.reshape(points, points), box)
     ax.set_title(title, fontsize=10)
     fig.tight_layout()
     save_figure(fig, path, dpi=110)
