@@ -115,6 +115,19 @@ def test_distributed_needs_the_launcher(
     assert "torchrun --nproc_per_node N -m maxent_mdn" in capsys.readouterr().err
 
 
+def test_a_custom_discrete_model_is_refused_before_data_parallel_training() -> None:
+    """The rad base is refused from the settings; a RAD model passed as ``model=`` from the model itself."""
+    from maxent_mdn import solve
+
+    world = World(use_process_group=False)
+    world.distributed = True  # what a torchrun process sees, without a process group
+    problem = load_spec(specs_dir() / "interval.py")
+    with pytest.raises(ValueError, match="not rad"):
+        solve(problem, base="rad", world=world, progress=False)
+    with pytest.raises(ValueError, match="RADFlow draws a discrete variable"):
+        solve(problem, model=make_flow(1, base="rad"), world=world, progress=False)
+
+
 @pytest.mark.slow
 def test_torchrun_solve_meets_the_single_process_bound(tmp_path: Path) -> None:
     """``torchrun --nproc_per_node 2 -m maxent_mdn train ... --distributed``: the README command, end to end."""

@@ -234,6 +234,11 @@ def solve(
     progress = progress if world.is_main else False
     torch.manual_seed(cfg.seed)
     # the statistics' pre-flight first, so a statistic that raises is named before the grid checks call it
+    if world.distributed and model is not None and model.discrete:  # the rad base is refused in _configure
+        raise ValueError(
+            f"data-parallel training needs a fully reparameterized model; {type(model).__name__} draws a "
+            "discrete variable (its score-function term is not split across processes); run it in one process"
+        )
     flow = _build_flow(problem, cfg, model)
     check_feasible(problem)  # a clear error now rather than a solver that cannot converge
     ref = reference_for(problem) if reference is True else (reference or None)
