@@ -32,7 +32,8 @@ def test_option_prices_come_from_a_risk_neutral_law() -> None:
 
 
 @pytest.mark.parametrize(
-    "case", ["dirichlet-3d", "dirichlet-5d", "dirichlet-20d", "trimodal-1d", "option-pricing"]
+    "case",
+    ["dirichlet-3d", "dirichlet-5d", "dirichlet-20d", "trimodal-1d", "option-pricing", "power-lognormal-8"],
 )
 def test_every_case_is_feasible_and_has_a_reference(case: str) -> None:
     problem = problem_for(case)
@@ -88,7 +89,13 @@ def _synthetic_tables() -> dict[str, pd.DataFrame]:
         for d in ("moons", "rings")
         for b in bases
     ]
+    scale = [
+        {**{k: v for k, v in row.items() if k != "pricing_error"}, "case": c, "base": "gumbel-mog", "dim": d}
+        for row in solve[:2]
+        for c, d in (("dirichlet-10d", 10), ("power-bimodal-8", 1), ("quartic-product-4d", 4))
+    ]
     return {
+        "scale": pd.DataFrame(scale),
         "dirichlet": pd.DataFrame(solve),
         "multimodal": pd.DataFrame(solve),
         "option": pd.DataFrame(solve),
@@ -108,8 +115,10 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
     assert set(_synthetic_tables()) == set(FIGURES)
     assert main(["figures", "--results", str(results), "--out", str(out)]) == 0
     table = (out / "results.md").read_text().splitlines()
-    # header; dirichlet, multimodal, option: 2 cases x 4 bases; estimators, temperature: 2 cases x 1 setting
-    assert len(table) == 2 + 3 * 8 + 2 + 2 and "| 1/2 |" in table[2]
+    # header; dirichlet, multimodal, option: 2 cases x 4 bases; estimators, temperature: 2 cases x 1 setting;
+    # scale: 3 cases x 1 setting
+    assert len(table) == 2 + 3 * 8 + 2 + 2 + 3 and "| 1/2 |" in table[2]
+    assert "| scale | power-bimodal-8 | gumbel-mog |" in "\n".join(table)
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == len(FIGURES) and len(list(out.glob("*.pdf"))) == len(FIGURES)
     assert all((out / p).stat().st_size > 5000 for p in pngs)

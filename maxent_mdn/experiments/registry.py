@@ -14,10 +14,22 @@ from ..datasets import DATASETS
 from ..model import BASES
 from ..model.base import ESTIMATORS
 from ..training.fit import MODELS
+from .scale_cases import SCALE_CASES
 
 __all__ = ["EXPERIMENTS", "Run", "runs"]
 
-EXPERIMENTS: tuple[str, ...] = ("dirichlet", "multimodal", "option", "estimators", "temperature", "density")
+EXPERIMENTS: tuple[str, ...] = (
+    "dirichlet",
+    "multimodal",
+    "option",
+    "estimators",
+    "temperature",
+    "density",
+    "scale",
+)
+
+#: ``scale``: the time each full run may take (issue 19: "default settings, <= 5 minutes each")
+SCALE_TIME_LIMIT = 300.0
 
 # short budgets for --quick; the full runs use SolverConfig's defaults
 _QUICK = {"steps": 500, "inner_steps": 100, "min_outer": 2, "test_batches": 20, "eval_samples": 20_000}
@@ -70,6 +82,10 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
             {"tau": 1.0, "anneal_rate": 1e-3, "tau_min": 0.05}
         ]
         return _solves(name, ["quartic_bimodal_1d"], taus, seeds, quick)
+    if name == "scale":  # the default base and settings, within the time a user would give a solve
+        if quick:
+            return _solves(name, ["power-skewed-6", "quartic-product-4d"], [{}], seeds, quick)
+        return _solves(name, list(SCALE_CASES), [{"time_limit": SCALE_TIME_LIMIT}], seeds, quick)
     if name == "density":
         steps = {"steps": 300} if quick else {}
         return [

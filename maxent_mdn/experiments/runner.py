@@ -7,6 +7,7 @@ import multiprocessing as mp
 import sys
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Self
 
@@ -16,10 +17,12 @@ import torch
 
 from ..model.base import ESTIMATORS
 from ..problem import MaxEntProblem, load_spec, specs_dir
+from ..reference import Reference
 from ..training.files import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
 from .journal import Journal
 from .registry import Run, runs
+from .scale_cases import POWER_CASES, power_moments, quartic_product, quartic_product_reference
 
 __all__ = ["ReproductionError", "execute", "problem_for", "reproduce"]
 
@@ -30,6 +33,13 @@ _CASES: dict[str, Callable[[], MaxEntProblem]] = {
     "dirichlet-20d": lambda: dirichlet_case(dim=20),
     "trimodal-1d": trimodal_1d,
     "option-pricing": option_pricing,
+    **{f"power-{d}-{k}": partial(power_moments, d, k) for d, k in POWER_CASES},
+    **{f"quartic-product-{d}d": partial(quartic_product, d) for d in (4, 8)},
+}
+
+#: exact answers the generic :func:`~maxent_mdn.reference.reference_for` does not find
+_REFERENCES: dict[str, Callable[[], Reference]] = {
+    f"quartic-product-{d}d": partial(quartic_product_reference, d) for d in (4, 8)
 }
 
 
@@ -40,15 +50,24 @@ def problem_for(case: str) -> MaxEntProblem:
     return load_spec(specs_dir() / f"{case}.py")
 
 
+def _worst_row_pct(constraints: pd.DataFrame) -> float:
+    """The largest violation in percent of its row's scale max(|b|, spread) (1.0: at the 1% tolerance)."""
+    if constraints.empty:
+        return 0.0
+    return float((constraints["violation"] / constraints["tolerance"]).max())  # tolerance = 1% of the scale
+
+
 def _solve_rows(run: Run) -> dict[str, list[dict]]:
     from ..training import solve
 
     problem = problem_for(run.case)
-    result = solve(problem, progress=False, seed=run.seed, **run.settings)
+    reference = _REFERENCES[run.case]() if run.case in _REFERENCES else True
+    result = solve(problem, progress=False, seed=run.seed, reference=reference, **run.settings)
     cfg = result.config
     row = {
         "experiment": run.experiment,
         "case": run.case,
+        "dim": problem.dim,
         "base": cfg.base,
         "components": cfg.components,
         "tau": cfg.tau,
@@ -62,6 +81,8 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "entropy_stderr": result.entropy_stderr,
         "reference_entropy": None if result.reference is None else result.reference.entropy,
         "max_violation": result.max_abs_violation,
+        "worst_row_pct": _worst_row_pct(result.constraints),
+        "constraints_met": result.constraints_met,
         "converged": result.converged,
         "steps": int(result.history["step"].max()) if len(result.history) else 0,
         "seconds": result.seconds,

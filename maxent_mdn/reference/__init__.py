@@ -14,6 +14,7 @@ from .closed_form import (
 )
 from .grid import GridReference, grid_primal_entropy, grid_reference
 from .grid_method import GridSolution, solve_grid
+from .product import ProductReference
 
 __all__ = [
     "DirichletReference",
@@ -21,6 +22,7 @@ __all__ = [
     "GaussianReference",
     "GridReference",
     "GridSolution",
+    "ProductReference",
     "Reference",
     "TruncatedExponentialReference",
     "closed_form_reference",

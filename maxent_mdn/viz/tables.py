@@ -24,7 +24,7 @@ import pandas as pd
 __all__ = ["SOLVE_TABLES", "results_table", "write_results_table"]
 
 #: the experiment CSVs with one solve per row, in the order the table lists them
-SOLVE_TABLES = ("dirichlet", "multimodal", "option", "estimators", "temperature")
+SOLVE_TABLES = ("dirichlet", "multimodal", "option", "estimators", "temperature", "scale")
 
 
 def _setting(row: pd.Series, experiment: str) -> str:

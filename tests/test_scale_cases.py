@@ -1,0 +1,87 @@
+"""The ``scale`` experiment's cases: power moments on an interval, products of bimodal quartics."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy import integrate
+
+from maxent_mdn.experiments import problem_for, runs
+from maxent_mdn.experiments.runner import _REFERENCES
+from maxent_mdn.experiments.scale_cases import (
+    POWER_CASES,
+    SCALE_CASES,
+    power_moments,
+    quartic_product,
+    quartic_product_reference,
+)
+from maxent_mdn.problem import check_feasible
+from maxent_mdn.reference import GaussianReference, ProductReference, reference_for
+
+
+def test_power_moment_targets_are_the_moments_of_the_density() -> None:
+    """Beta(2, 6): E x = 2/8, E x^2 = 2*3/(8*9), E x^3 = 2*3*4/(8*9*10) (closed forms)."""
+    problem = power_moments("skewed", 3)
+    np.testing.assert_allclose(problem.targets.numpy(), [0.25, 1 / 12, 1 / 30], rtol=1e-9)
+    with pytest.raises(ValueError, match="unknown density 'flat'"):
+        power_moments("flat", 3)
+    with pytest.raises(ValueError, match="order must be an integer in 1..12"):
+        power_moments("skewed", 0)
+
+
+@pytest.mark.parametrize(("density", "order"), POWER_CASES)
+def test_every_power_case_has_a_grid_answer_that_meets_its_rows(density: str, order: int) -> None:
+    """Up to 10 nearly collinear rows: the grid dual still meets each within 1% of its scale."""
+    problem = power_moments(density, order)
+    check_feasible(problem)
+    ref = reference_for(problem)
+    table = ref.constraint_table()
+    assert table["within_1pct"].all(), table
+    # the answer integrates to one (midpoint rule on its own grid: exact up to float64)
+    assert math.isclose(float(np.exp(ref.grid_log_prob).sum() * ref.grid.cell), 1.0, rel_tol=1e-9)
+
+
+def test_a_product_reference_is_the_sum_of_its_parts() -> None:
+    """Entropy and log-density add over blocks; draws of a block have that block's law."""
+    one, two = GaussianReference([0.0], [[4.0]]), GaussianReference([1.0, -1.0], [[1.0, 0.5], [0.5, 2.0]])
+    ref = ProductReference([one, two], [1, 2])
+    assert ref.entropy == pytest.approx(one.entropy + two.entropy, abs=1e-12)
+    x = torch.randn(7, 3, dtype=torch.float64)
+    torch.testing.assert_close(ref.log_prob(x), one.log_prob(x[:, :1]) + two.log_prob(x[:, 1:]))
+    draws = ref.sample(40_000, seed=3)
+    assert draws.shape == (40_000, 3)
+    assert float(draws[:, 0].var()) == pytest.approx(4.0, rel=0.03)  # 4 se of a variance from 40k draws: 2.8%
+    with pytest.raises(ValueError, match="one dimension per part"):
+        ProductReference([one], [1, 2])
+    with pytest.raises(ValueError, match="has 3 coordinates"):
+        ref.log_prob(torch.zeros(2, 4))
+
+
+def test_the_quartic_product_answer_meets_its_constraints_and_integrates_to_one() -> None:
+    """D copies of the 1D bimodal answer: H* = D x 1.14171; E x_i^2 = 1 and E x_i^4 = 1.5 by quadrature."""
+    ref = quartic_product_reference(3)
+    assert ref.entropy == pytest.approx(3 * 1.14171, abs=3e-5)
+    one = ref.parts[0]
+
+    def density(x: float, k: int = 0) -> float:
+        return x**k * math.exp(float(one.log_prob(torch.tensor([[x]], dtype=torch.float64))))
+
+    for k, target in ((0, 1.0), (2, 1.0), (4, 1.5)):
+        assert integrate.quad(density, -6, 6, args=(k,), limit=200)[0] == pytest.approx(target, abs=1e-4)
+    problem = quartic_product(3)
+    draws = ref.sample(50_000, seed=1)
+    means = problem.statistics(draws).mean(0).numpy()
+    np.testing.assert_allclose(means, [1.0] * 3 + [1.5] * 3, atol=0.05)  # 4 se: sd(x^4) ~ 2 / sqrt(50k) x 4
+
+
+def test_the_scale_experiment_runs_every_case_within_the_time_limit() -> None:
+    full = runs("scale", quick=False, seeds=3)
+    assert {r.case for r in full} == set(SCALE_CASES) and len(full) == 3 * len(SCALE_CASES)
+    assert all(r.settings == {"time_limit": 300.0} for r in full)
+    for case in SCALE_CASES:  # every case has an exact answer: a closed form, the grid, or its own (products)
+        problem = problem_for(case)
+        if problem.support.flow_dim(problem.dim) > 2:
+            assert case in _REFERENCES or reference_for(problem) is not None, case
