@@ -177,7 +177,7 @@ def test_a_solve_reports_its_certificate_in_result_json() -> None:
     assert "dual bound D(eta)" in result.table()
 
 
-def _certified(gap: float, ess: float = 0.9, k: float = 0.2) -> Certified:
+def _certified(gap: float, ess: float = 0.9, k: float = 0.2, kl_from_gibbs: float = 0.0) -> Certified:
     cert = Certificate(
         eta=[-1.0],
         entropy=1.0,
@@ -193,6 +193,7 @@ def _certified(gap: float, ess: float = 0.9, k: float = 0.2) -> Certified:
         ess=ess,
         pareto_k=k,
         n=100_000,
+        kl_from_gibbs=kl_from_gibbs,
     )
     one = torch.ones(1, dtype=torch.float64)
     return Certified(cert, Polish(eta=-one, eta_stderr=0.01 * one, steps=2, ess=ess, stopped="converged"))
@@ -212,6 +213,21 @@ def test_converged_needs_the_constraints_and_a_small_gap() -> None:
     assert "gap D(eta) - H(q) = 0.0300" in why_not_converged(True, _certified(0.03), gap_tol=0.01)
     assert why_not_converged(True, _certified(0.004, k=0.9), gap_tol=0.01) is None  # flagged, not blocking
     assert "exceeds" in why_not_converged(True, _certified(0.02, k=0.9), gap_tol=0.01)
+
+
+def test_converged_needs_the_gaps_conservative_end_too() -> None:
+    """Dirichlet D = 10 (reproduce --only scale, seed 0): gap 0.002, gap_upper 0.051, true KL 0.049."""
+    from maxent_mdn.training.solver import why_not_converged
+
+    missed = _certified(0.002, ess=0.89, kl_from_gibbs=0.044)
+    assert missed.certificate.gap_upper == pytest.approx(0.002 + 0.044 + 2 * 0.002 + 0.5e-6)
+    assert why_not_converged(True, missed, gap_tol=0.01) is None  # the point estimate alone let it through
+    why = why_not_converged(True, missed, gap_tol=0.01, gap_upper_tol=0.02)
+    assert "conservative end 0.0500 exceeds gap_upper_tol = 0.02" in why and "KL(p_eta || q) = 0.0440" in why
+    assert (
+        why_not_converged(True, _certified(0.002, kl_from_gibbs=0.01), gap_tol=0.01, gap_upper_tol=0.02)
+        is None
+    )
 
 
 def test_the_trace_records_the_dual_bound_per_outer_iteration_without_changing_training() -> None:

@@ -32,7 +32,8 @@ class Result:
         kl_to_reference, kl_stderr: :math:`\\mathrm{KL}(q\\|p^*)` with the model's density.
         kl_knn: the same with a nearest-neighbour entropy (independent of the model's density).
         converged: the last ``patience`` constraint tests passed (``constraints_met``)
-            and the dual certificate's gap is at most ``gap_tol`` (see ``why_not_converged``).
+            and the dual certificate's gap is at most ``gap_tol``, its conservative end at most
+            ``gap_upper_tol`` (see ``why_not_converged``).
         seconds: wall-clock time of training and evaluation.
         config: the settings used.
         certificate: the dual bound at the polished natural parameters
