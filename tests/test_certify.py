@@ -215,19 +215,38 @@ def test_converged_needs_the_constraints_and_a_small_gap() -> None:
     assert "exceeds" in why_not_converged(True, _certified(0.02, k=0.9), gap_tol=0.01)
 
 
-def test_converged_needs_the_gaps_conservative_end_too() -> None:
+def test_converged_needs_the_bound_on_kl_too() -> None:
     """Dirichlet D = 10 (reproduce --only scale, seed 0): gap 0.002, gap_upper 0.051, true KL 0.049."""
     from maxent_mdn.training.solver import why_not_converged
 
     missed = _certified(0.002, ess=0.89, kl_from_gibbs=0.044)
     assert missed.certificate.gap_upper == pytest.approx(0.002 + 0.044 + 2 * 0.002 + 0.5e-6)
     assert why_not_converged(True, missed, gap_tol=0.01) is None  # the point estimate alone let it through
-    why = why_not_converged(True, missed, gap_tol=0.01, gap_upper_tol=0.02)
-    assert "conservative end 0.0500 exceeds gap_upper_tol = 0.02" in why and "KL(p_eta || q) = 0.0440" in why
+    why = why_not_converged(True, missed, gap_tol=0.01, kl_upper_tol=0.02)
+    assert "KL(q || p*) reaches 0.0500 > kl_upper_tol = 0.02" in why and "KL(p_eta || q) = 0.0440" in why
     assert (
-        why_not_converged(True, _certified(0.002, kl_from_gibbs=0.01), gap_tol=0.01, gap_upper_tol=0.02)
+        why_not_converged(True, _certified(0.002, kl_from_gibbs=0.01), gap_tol=0.01, kl_upper_tol=0.02)
         is None
     )
+
+
+@pytest.mark.parametrize("excess", [0.05, 0.1, 0.2])
+def test_kl_upper_bounds_the_kl_of_a_flow_that_misses_a_constraint(excess: float) -> None:
+    """q = N(0, 1 + e) for E x = 0, E x^2 = 1 (answer N(0, 1), eta* = (0, -1/2)), closed forms: the truth
+    KL(q || p*) = (e - log(1 + e)) / 2; at eta* the gap is H* - H(q) = -log(1 + e) / 2 < 0 and its conservative
+    end adds only KL(p* || q) = (log(1 + e) - e / (1 + e)) / 2, so neither covers the truth; KL(q || p_eta*)
+    is the truth itself, and kl_upper covers it."""
+    problem = MaxEntProblem(1, [Mean([0.0]), Expectation(lambda x: x[..., 0] ** 2, 1.0, name="m2")])
+    torch.manual_seed(0)
+    sd = math.sqrt(1.0 + excess)
+    x = sd * torch.randn(100_000, 1, dtype=torch.float64)
+    log_q = torch.distributions.Normal(0.0, sd).log_prob(x[:, 0])
+    cert = certify(None, problem, torch.tensor([0.0, -0.5], dtype=torch.float64), draws=(x, log_q))
+    truth = (excess - math.log1p(excess)) / 2
+    assert cert.gap == pytest.approx(-math.log1p(excess) / 2, abs=4 * cert.gap_stderr)
+    assert cert.gap_upper < truth
+    assert cert.kl_to_gibbs == pytest.approx(truth, abs=4 * cert.kl_to_gibbs_stderr + 1e-4)
+    assert cert.kl_upper >= truth
 
 
 def test_the_trace_records_the_dual_bound_per_outer_iteration_without_changing_training() -> None:

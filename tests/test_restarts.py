@@ -20,8 +20,8 @@ problem = MaxEntProblem(1, [Mean(1.0)], support=Positive(), name="exp")
 FAST = {"steps": 40, "inner_steps": 20, "test_batches": 5, "eval_samples": 500, "batch": 64}
 
 
-def _run(met: bool, gap_upper: float | None, entropy: float) -> SimpleNamespace:
-    cert = None if gap_upper is None else SimpleNamespace(certificate=SimpleNamespace(gap_upper=gap_upper))
+def _run(met: bool, kl_upper: float | None, entropy: float) -> SimpleNamespace:
+    cert = None if kl_upper is None else SimpleNamespace(certificate=SimpleNamespace(kl_upper=kl_upper))
     return SimpleNamespace(constraints_met=met, certificate=cert, entropy=entropy)
 
 
@@ -54,9 +54,9 @@ def test_restarts_keep_every_run_and_choose_by_the_certificate(tmp_path: Path) -
     assert best.config.seed == chosen["seed"] and best.reference is not None
     assert best.flow.sample((10,)).shape == (10, 1)
     keys = sorted(
-        zip(~table["constraints_met"], table["gap_upper"].fillna(math.inf), -table["entropy"], strict=True)
+        zip(~table["constraints_met"], table["kl_upper"].fillna(math.inf), -table["entropy"], strict=True)
     )
-    assert keys[0] == (not chosen["constraints_met"], chosen["gap_upper"], -chosen["entropy"])
+    assert keys[0] == (not chosen["constraints_met"], chosen["kl_upper"], -chosen["entropy"])
     for seed in (5, 6, 7):
         assert (tmp_path / "out" / "restarts" / f"seed-{seed}" / "result.json").is_file()
 

@@ -82,7 +82,7 @@ def test_corrupt_model_file_gets_a_clear_error(tmp_path: Path) -> None:
         ),
         (["train", str(ROOT / "constraints" / "exponential.py"), "--tau", "-1"], "tau must be a positive"),
         (["train", "exponential", "--gap-tol", "0"], "gap_tol must be a positive"),
-        (["train", "exponential", "--gap-upper-tol", "-1"], "gap_upper_tol must be a positive"),
+        (["train", "exponential", "--kl-upper-tol", "-1"], "kl_upper_tol must be a positive"),
         (["train", "nosuch"], "nor a shipped spec: beta, dirichlet"),
     ],
 )

@@ -171,9 +171,35 @@ class Certificate:
             + 0.5 * self.log_partition_stderr**2
         )
 
+    @property
+    def kl_upper(self) -> float:
+        r"""The conservative end of the bound on :math:`\mathrm{KL}(q\,\|\,p^*)`: :attr:`gap_upper` + max(0, KL(q‖p_η) − gap).
+
+        The gap bounds the KL only for a flow that meets the constraints *exactly*. For
+        :math:`m = \mathbb E_q[T] \ne b`,
+
+        .. math::
+
+            \mathrm{KL}(q\,\|\,p^*) = \mathrm{KL}(q\,\|\,p_\eta) - [D(\eta) - D(\eta^*)]
+                - (\eta^* - \eta)^\top (m - b) \le \mathrm{KL}(q\,\|\,p_\eta) + |(\eta - \eta^*)^\top (m - b)|,
+
+        second order at a polished :math:`\hat\eta` and a flow within tolerance, while the gap
+        differs from :math:`\mathrm{KL}(q\,\|\,p_\eta)` by the first-order :math:`\eta^\top (b - m)`.
+        Where :math:`\eta` is large (power moments: :math:`|\eta| \sim 10^4`) that term is not small:
+        eight moments of a two-bump density on [0, 1], every row within 0.35 of its 1% tolerance, gave
+        gap −0.0069, KL(q‖p_η̂) 0.0119 and a true KL of 0.0119. The upper end takes the larger of the
+        two, with the same correction for :math:`\log \hat Z`'s low bias as :attr:`gap_upper`.
+        """
+        return self.gap_upper + max(0.0, self.kl_to_gibbs - self.gap)
+
     def summary(self) -> dict[str, object]:
         """JSON-ready values (``eta`` as a list)."""
-        return {**asdict(self), "gap_upper": self.gap_upper, "reliable": self.reliable}
+        return {
+            **asdict(self),
+            "gap_upper": self.gap_upper,
+            "kl_upper": self.kl_upper,
+            "reliable": self.reliable,
+        }
 
 
 def ess_fraction(weights: Tensor) -> float:

@@ -21,7 +21,7 @@ NOT_CONVERGED = 3
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
-    keys += ("anneal_rate", "gap_tol", "gap_upper_tol", "device", "dtype", "time_limit")
+    keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "device", "dtype", "time_limit")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("base") == "concrete-joint":
         if settings.get("estimator", "concrete-joint") != "concrete-joint":
@@ -88,7 +88,7 @@ def _train_restarts(args: argparse.Namespace, spec: Path, settings: dict[str, ob
     )
     write_csv(table, out / "restarts.csv")
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
-    print(f"chose seed {best.config.seed} (constraints met, then the smallest gap_upper)\n")
+    print(f"chose seed {best.config.seed} (constraints met, then the smallest kl_upper)\n")
     return best
 
 

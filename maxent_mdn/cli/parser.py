@@ -129,10 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="converged needs the certified duality gap D(eta) - H(q) <= NATS (default 0.01)",
     )
     train.add_argument(
-        "--gap-upper-tol",
+        "--kl-upper-tol",
         type=float,
         metavar="NATS",
-        help="and the gap's conservative end (gap_upper) <= NATS (default 0.02)",
+        help="and the conservative end of the certified bound on KL(q || p*) <= NATS (default 0.02)",
     )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")

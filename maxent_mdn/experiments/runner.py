@@ -94,6 +94,8 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "gap",
         "gap_stderr",
         "gap_upper",
+        "kl_to_gibbs",
+        "kl_upper",
         "kl_from_gibbs",
         "ess",
         "pareto_k",

@@ -3,9 +3,10 @@ r"""Restarts: solve one spec from several seeds (in parallel processes) and keep
 A flow's training is non-convex; its seeds end at different distances from the
 maximum. The dual certificate measures that distance for each run without the
 answer: for a run that meets its constraints,
-:math:`\mathrm{KL}(q\,\|\,p^*) \le` ``gap_upper`` (up to sampling error). So
+:math:`\mathrm{KL}(q\,\|\,p^*) \le` ``kl_upper`` (up to sampling error;
+:attr:`~maxent_mdn.certify.Certificate.kl_upper`). So
 the best run is the one that meets its constraints with the smallest
-``gap_upper`` (:func:`rank`), and runs that miss a constraint rank after all
+``kl_upper`` (:func:`rank`), and runs that miss a constraint rank after all
 that meet them. As in the solver's verdict, a Pareto-k flag does not demote a
 run (on the shipped specs k-hat reaches 0.7-0.9 with bounded weights); the
 table shows it.
@@ -41,10 +42,10 @@ _SENT = tuple(f.name for f in dataclasses.fields(Result) if f.name not in ("flow
 
 
 def rank(result: Result) -> tuple[bool, float, float]:
-    """Sort key, best first: constraints met, then the smallest ``gap_upper``, then the largest entropy."""
+    """Sort key, best first: constraints met, then the smallest ``kl_upper``, then the largest entropy."""
     certified = result.certificate
     cert = None if certified is None else certified.certificate
-    bound = cert.gap_upper if cert is not None and math.isfinite(cert.gap_upper) else math.inf
+    bound = cert.kl_upper if cert is not None and math.isfinite(cert.kl_upper) else math.inf
     return (not result.constraints_met, bound, -result.entropy)
 
 
@@ -79,6 +80,7 @@ def _row(result: Result) -> dict[str, Any]:
         "entropy": result.entropy,
         "gap": math.nan if cert is None else cert.gap,
         "gap_upper": math.nan if cert is None else cert.gap_upper,
+        "kl_upper": math.nan if cert is None else cert.kl_upper,
         "ess": math.nan if cert is None else cert.ess,
         "reliable": None if cert is None else cert.reliable,
         "max_abs_violation": result.max_abs_violation,

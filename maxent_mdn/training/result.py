@@ -32,8 +32,8 @@ class Result:
         kl_to_reference, kl_stderr: :math:`\\mathrm{KL}(q\\|p^*)` with the model's density.
         kl_knn: the same with a nearest-neighbour entropy (independent of the model's density).
         converged: the last ``patience`` constraint tests passed (``constraints_met``)
-            and the dual certificate's gap is at most ``gap_tol``, its conservative end at most
-            ``gap_upper_tol`` (see ``why_not_converged``).
+            and the dual certificate's gap is at most ``gap_tol``, its bound on KL(q‖p*) at most
+            ``kl_upper_tol`` (see ``why_not_converged``).
         seconds: wall-clock time of training and evaluation.
         config: the settings used.
         certificate: the dual bound at the polished natural parameters
@@ -122,7 +122,7 @@ class Result:
             lines.append(
                 f"dual bound D(eta) {cert.dual_bound:.4f} ± {cert.dual_bound_stderr:.4f} (>= H*); "
                 f"gap D - H(q) {cert.gap:.4f} ± {cert.gap_stderr:.4f}, at most {cert.gap_upper:.4f} "
-                f"(ESS {100 * cert.ess:.0f}%, k {cert.pareto_k:.2f}{trust})"
+                f"(ESS {100 * cert.ess:.0f}%, k {cert.pareto_k:.2f}{trust}); KL(q || p*) <= {cert.kl_upper:.4f}"
             )
         cols = ["row", "relation", "target", "value", "stderr"]
         lines.append(self.constraints[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))

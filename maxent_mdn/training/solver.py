@@ -147,7 +147,7 @@ def _finish(run: Training, state: SolverState, ref: Reference | None, timed_out:
         except (ValueError, RuntimeError) as err:  # a certificate must not cost the trained flow
             failure = f"the dual certificate could not be computed ({type(err).__name__}: {err})"
             warnings.warn(f"{failure}; the rest of the result stands", stacklevel=3)
-    why = why_not_converged(constraints_met, certificate, cfg.gap_tol, cfg.gap_upper_tol)
+    why = why_not_converged(constraints_met, certificate, cfg.gap_tol, cfg.kl_upper_tol)
     if why is None and failure is not None:
         why = failure
     if why is not None and timed_out:
