@@ -90,7 +90,16 @@ def _synthetic_tables() -> dict[str, pd.DataFrame]:
         for b in bases
     ]
     scale = [
-        {**{k: v for k, v in row.items() if k != "pricing_error"}, "case": c, "base": "gumbel-mog", "dim": d}
+        {
+            **{k: v for k, v in row.items() if k != "pricing_error"},
+            "case": c,
+            "base": "gumbel-mog",
+            "dim": d,
+            "rows": 8,
+            "kl_upper": 2 * row["kl"],
+            "worst_row_pct": 0.5,
+            "constraints_met": True,
+        }
         for row in solve[:2]
         for c, d in (("dirichlet-10d", 10), ("power-bimodal-8", 1), ("quartic-product-4d", 4))
     ]
@@ -119,6 +128,10 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
     # scale: 3 cases x 1 setting
     assert len(table) == 2 + 3 * 8 + 2 + 2 + 3 and "| 1/2 |" in table[2]
     assert "| scale | power-bimodal-8 | gumbel-mog |" in "\n".join(table)
+    scale = (out / "scale.md").read_text().splitlines()  # the scale experiment's own table, one row per case
+    assert (
+        len(scale) == 2 + 3 and scale[3].startswith("| power-bimodal-8 | 1 | 8 |") and "| 0/2 |" in scale[3]
+    )
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == len(FIGURES) and len(list(out.glob("*.pdf"))) == len(FIGURES)
     assert all((out / p).stat().st_size > 5000 for p in pngs)

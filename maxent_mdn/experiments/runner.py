@@ -68,6 +68,7 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "experiment": run.experiment,
         "case": run.case,
         "dim": problem.dim,
+        "rows": len(problem.rows),
         "base": cfg.base,
         "components": cfg.components,
         "tau": cfg.tau,

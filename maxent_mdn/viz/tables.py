@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["SOLVE_TABLES", "results_table", "write_results_table"]
+__all__ = ["SOLVE_TABLES", "results_table", "scale_table", "write_results_table"]
 
 #: the experiment CSVs with one solve per row, in the order the table lists them
 SOLVE_TABLES = ("dirichlet", "multimodal", "option", "estimators", "temperature", "scale")
@@ -74,9 +74,38 @@ def results_table(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def scale_table(t: pd.DataFrame) -> str:
+    """Markdown table of the ``scale`` experiment: per case, over seeds, the KL, the certificate and the verdicts.
+
+    ``worst row`` is the largest violation in units of its row's tolerance (1% of max(|b|, spread):
+    1.00 is at the tolerance); ``false converged`` counts seeds that converged with a KL above 0.02,
+    which the verdict must never allow.
+    """
+    head = "| case | D | rows | KL (mean ± sd) | KL max | kl_upper max | worst row (× tol) | constraints met "
+    lines = [
+        head + "| converged | false converged | CPU s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, g in t.groupby("case", sort=False):
+        seconds = g["cpu_seconds"] if "cpu_seconds" in g else g["seconds"]
+        n = len(g)
+        false = int((g["converged"] & (g["kl"] > 0.02)).sum())
+        lines.append(
+            f"| {case} | {int(g['dim'].iloc[0])} | {int(g['rows'].iloc[0]) if 'rows' in g else '–'} "
+            f"| {_mean_sd(g['kl'], 4)} | {_num(g['kl'].max(), 4)} | {_num(g['kl_upper'].max(), 4)} "
+            f"| {g['worst_row_pct'].max():.2f} | {int(g['constraints_met'].sum())}/{n} "
+            f"| {int(g['converged'].sum())}/{n} | {false}/{n} | {seconds.mean():.0f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def write_results_table(results: str | Path, out: str | Path) -> Path | None:
-    """Write ``out/results.md`` from the solve CSVs in ``results`` (``None`` if there are none)."""
+    """Write ``out/results.md`` from the solve CSVs in ``results`` (``None`` if there are none), and
+    ``out/scale.md`` (:func:`scale_table`) where ``scale.csv`` exists."""
     results = Path(results)
+    if (results / "scale.csv").is_file():
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "scale.md").write_text(scale_table(pd.read_csv(results / "scale.csv")))
     tables = {n: pd.read_csv(results / f"{n}.csv") for n in SOLVE_TABLES if (results / f"{n}.csv").is_file()}
     if not tables:
         return None
