@@ -129,10 +129,8 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
     assert len(table) == 2 + 3 * 8 + 2 + 2 + 3 and "| 1/2 |" in table[2]
     assert "| scale | power-bimodal-8 | gumbel-mog |" in "\n".join(table)
     scale = (out / "scale.md").read_text().splitlines()  # the scale experiment's own table, one row per case
-    assert (
-        len(scale) == 2 + 3 and scale[3].startswith("| power-bimodal-8 | 1 | 8 |")
+    assert len(scale) == 2 + 3 and scale[3].startswith("| power-bimodal-8 | 1 | 8 |")
     assert scale[3].endswith("| 2/2 | 1/2 | 1/2 | 10 |")  # seed 1 "converged" with a KL above 0.02: counted
-    )
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == len(FIGURES) and len(list(out.glob("*.pdf"))) == len(FIGURES)
     assert all((out / p).stat().st_size > 5000 for p in pngs)
