@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import math
 
-__all__ = ["choice", "positive_float", "positive_int"]
+__all__ = ["choice", "count", "non_negative_float", "positive_float", "positive_int"]
 
 
 def positive_int(name: str, value: object) -> int:
     """Return ``value`` as an ``int`` if it is a whole number ≥ 1, else raise ``ValueError``."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def count(name: str, value: object, zero: str) -> int:
+    """Return ``value`` if it is a whole number >= 0, else raise ``ValueError`` saying what 0 means."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer (0: {zero}), got {value!r}")
     return value
 
 

@@ -105,6 +105,28 @@ def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve
     assert state.history == [{"step": 0, "outer": 0, "gap": 0.0}]
 
 
+@pytest.mark.parametrize(("verdict", "stops"), [(0.0, False), (1.0, True)])
+def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_passes_stops_it(
+    verdict: float, stops: bool
+) -> None:
+    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    with torch.no_grad():  # a flow with mean exactly 0: the constraint test passes
+        for p in run.flow.parameters():
+            p.zero_()
+    state.outer = 1
+    checked = []
+    check = {"stop_gap": 0.03, "stop_kl_upper": 0.05, "stop": verdict}
+    assert after_inner_run(run, state, stop_check=lambda *a: checked.append(1) or check) is stops
+    assert state.passes == 1 and checked == [1]
+    assert state.history == [{"step": 0, "outer": 0, **check}]
+
+
+def test_a_flow_that_fails_the_constraint_test_is_not_checked_for_a_stop() -> None:
+    run, state = _training(MaxEntProblem(1, [Mean(3.0)]), patience=1, min_outer=1)
+    state.outer = 1
+    assert after_inner_run(run, state, stop_check=lambda *a: pytest.fail("checked a failing flow")) is False
+
+
 def test_every_function_of_the_training_loop_is_at_most_50_lines():
     long = []
     for path in TRAINING.glob("*.py"):

@@ -83,6 +83,7 @@ def test_corrupt_model_file_gets_a_clear_error(tmp_path: Path) -> None:
         (["train", str(ROOT / "constraints" / "exponential.py"), "--tau", "-1"], "tau must be a positive"),
         (["train", "exponential", "--gap-tol", "0"], "gap_tol must be a positive"),
         (["train", "exponential", "--kl-upper-tol", "-1"], "kl_upper_tol must be a positive"),
+        (["train", "exponential", "--stop-samples", "-1"], "stop_samples must be a non-negative integer"),
         (["train", "nosuch"], "nor a shipped spec: beta, dirichlet"),
     ],
 )

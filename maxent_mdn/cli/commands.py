@@ -21,7 +21,7 @@ NOT_CONVERGED = 3
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
-    keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "device", "dtype", "time_limit")
+    keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "stop_samples", "device", "dtype", "time_limit")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("base") == "concrete-joint":
         if settings.get("estimator", "concrete-joint") != "concrete-joint":

@@ -134,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NATS",
         help="and the conservative end of the certified bound on KL(q || p*) <= NATS (default 0.02)",
     )
+    train.add_argument(
+        "--stop-samples",
+        type=int,
+        metavar="N",
+        help="stop early only when the certificate on N draws passes too (default 50000; 0: the constraint test alone)",
+    )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
     train.add_argument(

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .._checks import choice, non_negative_float, positive_float, positive_int
+from .._checks import choice, count, non_negative_float, positive_float, positive_int
 from ..model import BASES, DEFAULTS, TRANSFORMS, Flow, make_flow
 from ..model.base import ESTIMATORS
 from ..model.base.schedule import TemperatureSchedule
@@ -75,6 +75,13 @@ class SolverConfig:
     iteration the multipliers are polished and the dual bound measured on
     ``2 x trace_samples`` draws (off the training's random streams; 0 skips it),
     for the history and ``certificate.png``.
+
+    A solve stops early only when the answer would be called converged: once the
+    constraint test has passed (``patience``, ``min_outer``), the certificate is
+    measured on ``stop_samples`` fresh draws, and training goes on while its gap
+    or ``kl_upper`` is above tolerance (0 skips the check: the constraint test
+    alone stops the solve, as before). The constraint test alone stopped
+    Dirichlet D = 10 at 3000 of 6000 steps with KL 0.049.
     """
 
     base: str = DEFAULTS.base
@@ -111,6 +118,7 @@ class SolverConfig:
     gap_tol: float = 0.01
     kl_upper_tol: float = 0.02
     trace_samples: int = 4096
+    stop_samples: int = 50_000
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -128,10 +136,8 @@ class SolverConfig:
             *("test_batch_size", "min_outer", "patience", "eval_samples", "log_every", "max_rollbacks"),
         ):
             positive_int(name, getattr(self, name))
-        if not isinstance(self.trace_samples, int) or self.trace_samples < 0:
-            raise ValueError(
-                f"trace_samples must be a non-negative integer (0: no trace), got {self.trace_samples!r}"
-            )
+        count("trace_samples", self.trace_samples, zero="no trace")
+        count("stop_samples", self.stop_samples, zero="the constraint test alone")
         for name, check in (("layers", positive_int), ("time_limit", positive_float)):  # None: the default
             if getattr(self, name) is not None:
                 check(name, getattr(self, name))

@@ -259,22 +259,35 @@ def outer_iteration(run: Training, state: SolverState) -> bool:
     return True
 
 
-def after_inner_run(run: Training, state: SolverState, trace: Any = None) -> bool:
+def _history_at_step(state: SolverState) -> dict[str, float]:
+    """This step's history row (a new one between ``log_every`` rows)."""
+    if not state.history or state.history[-1]["step"] != state.step:
+        state.history.append({"step": state.step, "outer": state.outer - 1})
+    return state.history[-1]
+
+
+def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_check: Any = None) -> bool:
     """The constraint test after an inner run, then the multiplier and penalty updates; ``True``: stop.
 
-    The solve stops after ``patience`` consecutive passes, at least ``min_outer`` outer iterations in.
-    ``trace(flow, problem, alm, cfg) -> dict`` (optional) adds columns to this step's history row.
+    The solve stops after ``patience`` consecutive passes, at least ``min_outer`` outer iterations in,
+    if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
+    rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
+    (optional) adds columns to this step's history row.
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
     if trace is not None:
-        if not state.history or state.history[-1]["step"] != state.step:  # a row between log_every rows
-            state.history.append({"step": state.step, "outer": state.outer - 1})
-        state.history[-1].update(trace(run.flow, run.problem, alm, cfg))
+        _history_at_step(state).update(trace(run.flow, run.problem, alm, cfg))
     converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol, spread=cov.diagonal().sqrt())
     state.passes = state.passes + 1 if converged else 0
     if state.passes >= cfg.patience and state.outer >= cfg.min_outer:
-        return True
+        if stop_check is None:
+            return True
+        check = stop_check(run.flow, run.problem, alm, cfg)
+        if run.world.is_main:
+            _history_at_step(state).update(check)
+        if not bool(run.world.any(torch.tensor([check["stop"] < 1.0], device=cfg.device))[0]):
+            return True
     alm.set_covariance(cov)
     alm.update_multipliers(g_after.mean(0))
     norms_after = alm.norms(g_after)

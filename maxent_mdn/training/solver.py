@@ -25,7 +25,7 @@ from .evaluate import evaluate
 from .loop import SolverState, Training, after_inner_run, forked_rng, outer_iteration, test_violations
 from .progress import Progress
 from .result import Result
-from .verdict import dual_trace, final_certificate, why_not_converged
+from .verdict import certified_stop, dual_trace, final_certificate, why_not_converged
 
 __all__ = ["Result", "SolverConfig", "solve", "why_not_converged"]
 
@@ -257,12 +257,13 @@ def solve(
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
+    stop_check = certified_stop if cfg.stop_samples and problem.rows else None
     timed_out = False
     try:
         while state.step < cfg.steps:
             if not outer_iteration(run, state):  # rolled back: the same inner run again at half the rate
                 continue
-            if after_inner_run(run, state, trace):
+            if after_inner_run(run, state, trace, stop_check):
                 break
             if checkpoint is not None and world.is_main:
                 _save(run, state, checkpoint, spec_path, sha)

@@ -4,7 +4,9 @@ After training, :func:`final_certificate` polishes the natural parameters on one
 half of the evaluation draws and measures the dual bound on the other half
 (:mod:`maxent_mdn.certify`); after every outer iteration :func:`dual_trace` does
 the same on a few thousand draws for the history; :func:`why_not_converged`
-turns the constraint test and the certified gap into the solve's verdict.
+turns the constraint test and the certified gap into the solve's verdict, and
+:func:`certified_stop` asks the same question of the flow in training before the
+solve stops early.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from .config import SolverConfig
 from .evaluate import sample_with_log_prob
 from .loop import forked_rng
 
-__all__ = ["dual_trace", "final_certificate", "why_not_converged"]
+__all__ = ["certified_stop", "dual_trace", "final_certificate", "why_not_converged"]
 
 
 def final_certificate(
@@ -51,6 +53,28 @@ def dual_trace(
         except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64: no trace point
             return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
     return {"entropy_is": cert.entropy, "dual_bound": cert.dual_bound, "gap": cert.gap, "ess": cert.ess}
+
+
+def certified_stop(
+    flow: MaxEntModel, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig
+) -> dict[str, float]:
+    """Whether a flow that meets its constraints may stop: the verdict's certificate on ``stop_samples`` draws.
+
+    The constraint test alone stopped runs whose answer was wrong: Dirichlet D = 10 stopped at
+    3000 of 6000 steps with KL(q || p*) = 0.049 and the certificate saying so. Returns the history
+    columns ``stop_gap``, ``stop_kl_upper`` and ``stop`` (1.0: within ``gap_tol`` and ``kl_upper_tol``,
+    0.0: train on). A certificate that cannot be computed does not hold the solve back (the final
+    one reports why). Drawn under a forked RNG, so the training's results do not depend on it.
+    """
+    with forked_rng(cfg.device):
+        x, log_q = sample_with_log_prob(flow, cfg.stop_samples)
+    try:
+        certified = final_certificate(problem, alm, x, log_q)
+    except (ValueError, RuntimeError):
+        return {"stop_gap": float("nan"), "stop_kl_upper": float("nan"), "stop": 1.0}
+    cert = certified.certificate
+    ok = why_not_converged(True, certified, cfg.gap_tol, cfg.kl_upper_tol) is None
+    return {"stop_gap": cert.gap, "stop_kl_upper": cert.kl_upper, "stop": float(ok)}
 
 
 def why_not_converged(
