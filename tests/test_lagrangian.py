@@ -82,6 +82,23 @@ def test_whitening_metric_inverts_the_covariance() -> None:
     assert alm.metric[2].abs().sum() == 0 and alm.scale[2] == 2.0
 
 
+def test_the_metric_does_not_depend_on_the_units_of_the_rows() -> None:
+    """Powers x, ..., x^5 of a uniform on [0, 5] (exact moments): variances from 2 to 1e6, the covariance's
+    eigenvalues spanning 1e-9 of the largest, the correlations' 1e-7. Rescaling row j by a_j must rescale W by 1 / (a_i a_j) exactly,
+    and W must invert the covariance: the eigenvalue floor (1e-8) may not bind on units alone."""
+    k = torch.arange(1, 6, dtype=torch.float64)
+    moment = lambda p: 5.0**p / (p + 1)  # E[x^p] for x ~ U(0, 5)
+    cov = moment(k.unsqueeze(-1) + k) - moment(k).unsqueeze(-1) * moment(k)
+    alm = AugmentedLagrangian(torch.zeros(5), ["=="] * 5)
+    alm.set_covariance(cov)
+    torch.testing.assert_close(alm.metric @ cov, torch.eye(5, dtype=torch.float64), atol=1e-4, rtol=0)
+    a = 10.0 ** torch.arange(-2.0, 3.0, dtype=torch.float64)
+    alm.set_covariance(cov * a * a.unsqueeze(-1))
+    torch.testing.assert_close(
+        alm.metric * a * a.unsqueeze(-1) @ cov, torch.eye(5, dtype=torch.float64), atol=1e-4, rtol=0
+    )
+
+
 def test_precise_small_violations_inside_the_tolerance_count_as_met() -> None:
     rng = np.random.default_rng(2)
     alm = AugmentedLagrangian(torch.tensor([2.0]), ["=="])

@@ -161,19 +161,24 @@ class AugmentedLagrangian:
     def set_covariance(self, cov: Tensor) -> None:
         r"""Set :math:`W = \Sigma_{\mathcal E}^{-1}` and :math:`s` from the covariance ``(M, M)`` of the statistics.
 
-        Eigenvalues below :math:`10^{-8}` of the largest are floored, so
-        redundant constraints do not blow :math:`W` up.
+        The inverse is taken of the *correlation* matrix :math:`C = S^{-1}\Sigma S^{-1}`
+        (:math:`S` the standard deviations), :math:`W = S^{-1} C^{-1} S^{-1}`, with eigenvalues of
+        :math:`C` below :math:`10^{-8}` of its largest floored, so that redundant constraints do not
+        blow :math:`W` up. Flooring :math:`\Sigma`'s own eigenvalues made the metric depend on the
+        rows' units: for :math:`x, \dots, x^8` on :math:`[0, 5]` the variances span ten orders of
+        magnitude, and every direction but :math:`x^8`'s was floored, so the penalty barely held the
+        low moments (eight moments of a shifted lognormal never met their constraints, KL 0.70).
         """
         cov = cov.double().cpu()
         self.scale = cov.diagonal().clamp_min(1e-16).sqrt()
         eq = ~self.inequality
         metric = torch.zeros_like(cov)
         if eq.any():
-            sub = cov[eq][:, eq]
-            vals, vecs = torch.linalg.eigh(sub)
+            s = self.scale[eq]
+            vals, vecs = torch.linalg.eigh(cov[eq][:, eq] / s / s.unsqueeze(-1))
             vals = vals.clamp_min(1e-8 * vals.max().clamp_min(1e-300))
             idx = eq.nonzero().squeeze(-1)
-            metric[idx.unsqueeze(-1), idx] = (vecs / vals) @ vecs.T
+            metric[idx.unsqueeze(-1), idx] = ((vecs / vals) @ vecs.T) / s / s.unsqueeze(-1)
         self.metric = metric
 
     def norms(self, g: Tensor) -> np.ndarray:
