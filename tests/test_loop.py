@@ -20,6 +20,7 @@ from maxent_mdn.training.loop import (
     Training,
     after_inner_run,
     inner_run,
+    keep_best,
     learning_rate,
     outer_iteration,
     roll_back,
@@ -119,6 +120,32 @@ def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_pas
     assert after_inner_run(run, state, stop_check=lambda *a: checked.append(1) or check) is stops
     assert state.passes == 1 and checked == [1]
     assert state.history == [{"step": 0, "outer": 0, **check}]
+
+
+def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_best() -> None:
+    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    with torch.no_grad():
+        for p in run.flow.parameters():
+            p.zero_()
+    zero = copy.deepcopy(run.flow.state_dict())
+    for step, kl_upper in ((250, 0.05), (500, 0.03), (750, 0.04)):  # all pass the test, none may stop
+        state.outer, state.step = step // 250, step
+        check = {"stop_gap": 0.0, "stop_kl_upper": kl_upper, "stop": 0.0}
+        assert after_inner_run(run, state, stop_check=lambda *a, c=check: c) is False
+    assert state.best["step"] == 500 and state.best["kl_upper"] == 0.03
+    kept_lam = state.best["alm"]["lam"].clone()
+    with torch.no_grad():  # training went on to a state that fails the test
+        for p in run.flow.parameters():
+            p.add_(1.0)
+    run.alm.lam = kept_lam + 1.0
+    state.step, state.passes = 1000, 0
+    assert keep_best(run, state) == 500
+    assert state.passes == run.cfg.patience
+    for name, value in run.flow.state_dict().items():
+        assert torch.equal(value, zero[name]), name
+    assert torch.equal(run.alm.lam, kept_lam)  # the multipliers of step 500
+    state.best["step"] = state.step
+    assert keep_best(run, state) is None  # the final state is the best: nothing to return to
 
 
 def test_a_flow_that_fails_the_constraint_test_is_not_checked_for_a_stop() -> None:

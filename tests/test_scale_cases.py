@@ -85,3 +85,18 @@ def test_the_scale_experiment_runs_every_case_within_the_time_limit() -> None:
         problem = problem_for(case)
         if problem.support.flow_dim(problem.dim) > 2:
             assert case in _REFERENCES or reference_for(problem) is not None, case
+
+
+@pytest.mark.slow
+def test_eight_power_moments_on_a_wide_interval_reach_the_answer_for_most_seeds() -> None:
+    """E x^k, k = 1..8, of the shifted lognormal on [0, 5]: the statistics' variances span ten orders of
+    magnitude. With the whitening metric floored on the covariance (not the correlations) no seed met its
+    constraints (KL 0.68-0.73, scale.csv before the fix); default settings, seeds 0-2, the median KL must be
+    within the issue's 0.01, at least 2 of 3 must converge, and none may converge wrongly."""
+    from maxent_mdn.training import solve
+
+    results = [solve(power_moments("lognormal", 8), progress=False, seed=seed) for seed in (0, 1, 2)]
+    kls = [r.kl_to_reference for r in results]
+    assert sorted(kls)[1] <= 0.01, kls
+    assert sum(r.converged for r in results) >= 2, [r.why_not_converged for r in results]
+    assert not any(r.converged and r.kl_to_reference > 0.02 for r in results), kls

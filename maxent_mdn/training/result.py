@@ -42,6 +42,9 @@ class Result:
         why_not_converged: ``None`` if converged, else the reason in one clause.
         custom_model: the flow was passed to ``solve(model=...)``, not built from ``config``
             (``config``'s architecture fields then do not describe it).
+        kept_step: the step of the flow returned, when training went on past its certified best
+            passing state and ended elsewhere (:func:`~maxent_mdn.training.loop.keep_best`); ``None``:
+            the final state.
     """
 
     flow: MaxEntModel
@@ -64,6 +67,7 @@ class Result:
     constraints_met: bool = False
     why_not_converged: str | None = None
     custom_model: bool = False
+    kept_step: int | None = None
 
     def summary(self) -> dict[str, object]:
         """JSON-ready summary (what ``result.json`` holds)."""
@@ -87,6 +91,7 @@ class Result:
             "constraints_met": self.constraints_met,
             "why_not_converged": self.why_not_converged,
             "seconds": self.seconds,
+            "kept_step": self.kept_step,
             **(self.certificate.summary(self.problem.labels) if self.certificate is not None else {}),
             "config": dataclasses.asdict(self.config),
         }

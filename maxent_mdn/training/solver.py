@@ -22,7 +22,15 @@ from .checkpoint import load_checkpoint, save_checkpoint, spec_digest
 from .config import SolverConfig
 from .distributed import World
 from .evaluate import evaluate
-from .loop import SolverState, Training, after_inner_run, forked_rng, outer_iteration, test_violations
+from .loop import (
+    SolverState,
+    Training,
+    after_inner_run,
+    forked_rng,
+    keep_best,
+    outer_iteration,
+    test_violations,
+)
 from .progress import Progress
 from .result import Result
 from .verdict import certified_stop, dual_trace, final_certificate, why_not_converged
@@ -258,12 +266,13 @@ def solve(
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
     stop_check = certified_stop if cfg.stop_samples and problem.rows else None
-    timed_out = False
+    timed_out, stopped = False, False
     try:
         while state.step < cfg.steps:
             if not outer_iteration(run, state):  # rolled back: the same inner run again at half the rate
                 continue
             if after_inner_run(run, state, trace, stop_check):
+                stopped = True
                 break
             if checkpoint is not None and world.is_main:
                 _save(run, state, checkpoint, spec_path, sha)
@@ -272,6 +281,8 @@ def solve(
                 break
     finally:
         bar.close()
+    kept = None if stopped else keep_best(run, state)
     result = _finish(run, state, ref, timed_out)
+    result.kept_step = kept
     result.custom_model = model is not None
     return result
