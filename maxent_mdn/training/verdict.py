@@ -64,7 +64,7 @@ def certified_stop(
     3000 of 6000 steps with KL(q || p*) = 0.049 and the certificate saying so. Returns the history
     columns ``stop_gap``, ``stop_kl_upper`` and ``stop`` (1.0: within ``gap_tol`` and ``kl_upper_tol``,
     0.0: train on). A certificate that cannot be computed does not hold the solve back (the final
-    one reports why). Drawn under a forked RNG, so the training's results do not depend on it.
+    one reports why). Drawn under a forked RNG: the training's random streams stay as without the check.
     """
     with forked_rng(cfg.device):
         x, log_q = sample_with_log_prob(flow, cfg.stop_samples)
