@@ -39,6 +39,26 @@ def final_certificate(
     return Certified(certify(None, problem, polished.eta, draws=(x[half:], log_q[half:])), polished)
 
 
+def _certified_draws(
+    flow: MaxEntModel,
+    problem: MaxEntProblem,
+    alm: AugmentedLagrangian,
+    cfg: SolverConfig,
+    n: int,
+    num_nested: int,
+) -> Certified | None:
+    """:func:`final_certificate` on ``n`` fresh draws under a forked RNG; ``None`` when it cannot be computed.
+
+    The forked RNG leaves the training's random streams as they would be without the draws.
+    """
+    with forked_rng(cfg.device):
+        x, log_q = sample_with_log_prob(flow, n, num_nested=num_nested)
+        try:
+            return final_certificate(problem, alm, x, log_q)
+        except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64
+            return None
+
+
 def dual_trace(
     flow: MaxEntModel, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig
 ) -> dict[str, float]:
@@ -46,12 +66,10 @@ def dual_trace(
 
     Drawn under a forked RNG: the training's random streams, and so its results, stay as without the trace.
     """
-    with forked_rng(cfg.device):
-        x, log_q = sample_with_log_prob(flow, 2 * cfg.trace_samples, num_nested=1024)
-        try:
-            cert = final_certificate(problem, alm, x, log_q).certificate
-        except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64: no trace point
-            return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
+    certified = _certified_draws(flow, problem, alm, cfg, 2 * cfg.trace_samples, num_nested=1024)
+    if certified is None:  # no trace point
+        return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
+    cert = certified.certificate
     return {"entropy_is": cert.entropy, "dual_bound": cert.dual_bound, "gap": cert.gap, "ess": cert.ess}
 
 
@@ -66,11 +84,8 @@ def certified_stop(
     0.0: train on). A certificate that cannot be computed does not hold the solve back (the final
     one reports why). Drawn under a forked RNG: the training's random streams stay as without the check.
     """
-    with forked_rng(cfg.device):
-        x, log_q = sample_with_log_prob(flow, cfg.stop_samples)
-    try:
-        certified = final_certificate(problem, alm, x, log_q)
-    except (ValueError, RuntimeError):
+    certified = _certified_draws(flow, problem, alm, cfg, cfg.stop_samples, num_nested=8192)
+    if certified is None:
         return {"stop_gap": float("nan"), "stop_kl_upper": float("nan"), "stop": 1.0}
     cert = certified.certificate
     ok = why_not_converged(True, certified, cfg.gap_tol, cfg.kl_upper_tol) is None
