@@ -138,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--stop-samples",
         type=int,
         metavar="N",
-        help="stop early only when the certificate on N draws passes too (default 50000; 0: the constraint test alone)",
+        help="stop early only when the certificate on N draws passes too (default 200000, as many as the final verdict; 0: the constraint test alone)",
     )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")

@@ -265,7 +265,7 @@ def solve(
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
-    stop_check = certified_stop if cfg.stop_samples and problem.rows else None
+    stop_check = certified_stop if cfg.stop_draws and problem.rows else None
     timed_out, stopped = False, False
     try:
         while state.step < cfg.steps:

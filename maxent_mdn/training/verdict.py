@@ -76,15 +76,19 @@ def dual_trace(
 def certified_stop(
     flow: MaxEntModel, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig
 ) -> dict[str, float]:
-    """Whether a flow that meets its constraints may stop: the verdict's certificate on ``stop_samples`` draws.
+    """Whether a flow that meets its constraints may stop: the verdict's certificate on ``cfg.stop_draws`` draws.
 
     The constraint test alone stopped runs whose answer was wrong: Dirichlet D = 10 stopped at
     3000 of 6000 steps with KL(q || p*) = 0.049 and the certificate saying so. Returns the history
     columns ``stop_gap``, ``stop_kl_upper`` and ``stop`` (1.0: within ``gap_tol`` and ``kl_upper_tol``,
     0.0: train on). A certificate that cannot be computed does not hold the solve back (the final
     one reports why). Drawn under a forked RNG: the training's random streams stay as without the check.
+    By default (``stop_samples=None``) it draws as many samples as the verdict: fewer draws make the
+    check stricter than the verdict (larger standard errors), and at 50,000 zuko's spline flow on
+    ``gaussian_2d`` (seeds 0 and 1) trained past states the verdict would have called converged and
+    ended 0.003 above ``kl_upper_tol``.
     """
-    certified = _certified_draws(flow, problem, alm, cfg, cfg.stop_samples, num_nested=8192)
+    certified = _certified_draws(flow, problem, alm, cfg, cfg.stop_draws, num_nested=8192)
     if certified is None:
         return {"stop_gap": float("nan"), "stop_kl_upper": float("nan"), "stop": 1.0}
     cert = certified.certificate
