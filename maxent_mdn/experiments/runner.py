@@ -85,7 +85,8 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "worst_row_pct": _worst_row_pct(result.constraints),
         "constraints_met": result.constraints_met,
         "converged": result.converged,
-        "steps": int(result.history["step"].max()) if len(result.history) else 0,
+        "steps": int(result.history["step"].max()) if len(result.history) else 0,  # trained, not kept
+        "kept_step": result.kept_step,  # the certified best passing state returned to, if not the last
         "seconds": result.seconds,
     }
     cert = result.certificate.certificate if result.certificate is not None else None
