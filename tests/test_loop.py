@@ -19,6 +19,7 @@ from maxent_mdn.training.loop import (
     SolverState,
     Training,
     after_inner_run,
+    divergence_limit,
     inner_run,
     keep_best,
     learning_rate,
@@ -86,6 +87,33 @@ def test_a_fault_rolls_back_the_flow_and_halves_the_rate_until_the_limit():
     assert outer_iteration(run, state) is True and state.step == 20 and state.outer == 1
     with pytest.raises(FloatingPointError, match="stopped after 1 rollbacks"):
         roll_back(run, state, before, FloatingPointError("step 21: the flow's log-density went non-finite"))
+
+
+def test_the_divergence_limit_scales_the_last_tests_largest_batch_to_the_training_batch():
+    run, state = _training(MaxEntProblem(1, [Mean(0.0)]))  # batch 64, test batches of 2000
+    state.norms_before = np.array([0.1, 0.3, 0.2])
+    assert divergence_limit(run, state) == pytest.approx(10 * 0.3 * np.sqrt(2000 / 64))
+    state.norms_before = np.zeros(3)  # a perfect last test: the noise of one whitened row in 64 draws
+    assert divergence_limit(run, state) == pytest.approx(10 * np.sqrt(1 / 64))
+    state.norms_before = None
+    assert divergence_limit(run, state) == float("inf")
+
+
+def test_a_diverging_inner_run_is_rolled_back_before_the_multipliers_follow_it():
+    """The last test saw the flow on target (norms 0); a batch 5 standard deviations off is 40x the limit's
+    noise level, so the first step raises and the flow returns to the snapshot at half the rate."""
+    run, state = _training(MaxEntProblem(1, [Mean(5.0, name="m")]))
+    state.norms_before = np.zeros(5)
+    before = copy.deepcopy(run.flow.state_dict())
+    with pytest.warns(
+        UserWarning, match="step 0: the constraint violations diverged .* rolled back to step 0"
+    ):
+        assert outer_iteration(run, state) is False
+    assert all(torch.equal(before[k], v) for k, v in run.flow.state_dict().items())
+    assert (state.step, state.rollbacks, state.lr_scale) == (0, 1, 0.5)
+    assert float(run.alm.lam[0]) == 0.0  # the multipliers never saw the diverged flow
+    state.norms_before = run.alm.norms(torch.full((5, 1), -5.0))  # the test agrees: the flow is that far off
+    assert outer_iteration(run, state) is True
 
 
 def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve():

@@ -11,7 +11,8 @@ iteration :math:`k` is
 3. :func:`after_inner_run`: the convergence test, then (unless it stops) the
    multiplier step and the penalty update (MEFN's algorithm 1).
 
-A non-finite value anywhere in step 1 raises ``FloatingPointError``;
+A non-finite value anywhere in step 1, or a batch violation beyond
+:func:`divergence_limit`, raises ``FloatingPointError``;
 :func:`roll_back` restores the flow to the start of the inner run and halves
 the learning rate.
 """
@@ -43,6 +44,7 @@ __all__ = [
     "SolverState",
     "Training",
     "after_inner_run",
+    "divergence_limit",
     "forked_rng",
     "inner_run",
     "keep_best",
@@ -198,12 +200,38 @@ def _loss(run: Training, step: int, batch: int, parallel: dict[str, object]) -> 
     return objective, loss, log_q, g
 
 
+#: an inner run whose batch violation exceeds this many times the last test's largest batch norm has diverged
+DIVERGENCE_FACTOR = 10.0
+
+
+def divergence_limit(run: Training, state: SolverState) -> float:
+    r"""The whitened violation norm of one training batch beyond which the inner run counts as diverged.
+
+    :math:`10 \max\big(\max_b \|g_b\|_W \sqrt{n_{\text{test}} / n},\ \sqrt{M / n}\big)`: ten times
+    the largest norm among the last test's batches of :math:`n_{\text{test}}` draws (rescaled to the
+    training batch of :math:`n`), or the noise of :math:`M` whitened rows alone if that is larger;
+    infinite before the first test. Measured: eight power moments of a lognormal on [0, 5]
+    (seed 0, AVX-512 kernels) had E x^8 grow 70-fold within one inner run at c = 16; the
+    multipliers then followed it (the multiplier of E x from -25 to 479) and the run ended at KL 4.6.
+    The guard caught it at step 1177 (2.59 > 2.27); rolled back at half the rate, the run reached
+    KL 0.0064. On trimodal x^6, whose heavy-tailed batches swing most, the largest batch norm
+    of each inner run stayed below 0.42 of this limit.
+    """
+    if state.norms_before is None:
+        return math.inf
+    batch, rows = run.cfg.batch, max(len(run.problem.labels), 1)
+    largest = float(np.max(state.norms_before)) * math.sqrt(run.cfg.test_batch_size / batch)
+    return DIVERGENCE_FACTOR * max(largest, math.sqrt(rows / batch))
+
+
 def inner_run(run: Training, state: SolverState, lr: float) -> None:
     """One inner run of Adam (fresh moments) from ``state.step``; appends to ``state.history``, leaves the counters.
 
-    Raises ``FloatingPointError`` naming the first non-finite log-density, statistic, gradient or parameter.
+    Raises ``FloatingPointError`` naming the first non-finite log-density, statistic, gradient or parameter,
+    or a batch violation beyond :func:`divergence_limit` (a diverging run would drag the multipliers along).
     """
     flow, cfg, world = run.flow, run.cfg, run.world
+    limit = divergence_limit(run, state)
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
     inner = min(cfg.inner_steps, cfg.steps - state.step)
     average_from = inner - int(cfg.average * inner)  # tail averaging: the last `average` part
@@ -212,6 +240,12 @@ def inner_run(run: Training, state: SolverState, lr: float) -> None:
     step = state.step
     for i in range(inner):
         objective, loss, log_q, g = _loss(run, step, batch, parallel)
+        if g.numel():
+            norm = float(run.alm.norms(g.detach().reshape(1, -1))[0])
+            if norm > limit:
+                raise FloatingPointError(
+                    f"step {step}: the constraint violations diverged (whitened norm {norm:.3g} > {limit:.3g})"
+                )
         optimizer.zero_grad(set_to_none=True)
         objective.backward()
         world.average_gradients(flow)
