@@ -114,3 +114,45 @@ def test_a_time_limit_ends_the_run_unconverged_and_says_why(
     assert main([*argv, "--no-progress"]) == 3
     assert "stopped at the time limit (0.001 s) after 250 of 100000 steps" in capsys.readouterr().err
     assert json.loads((out / "result.json").read_text())["converged"] is False
+
+
+@pytest.mark.parametrize(
+    ("given", "limit"),
+    [
+        ([], 300.0),  # the default: at most 5 minutes
+        (["--steps", "500"], None),  # an explicit step budget is never cut
+        (["--time-limit", "20"], 20.0),
+        (["--time-limit", "0"], None),  # 0: the step budget alone
+        (["--steps", "500", "--time-limit", "20"], 20.0),
+    ],
+)
+def test_train_defaults_to_a_five_minute_limit_unless_steps_are_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], limit: float | None
+) -> None:
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_solve(problem: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr("maxent_mdn.training.solve", fake_solve)
+    with pytest.raises(Stop):
+        main(["train", "interval", "--out", str(tmp_path / "run"), "--no-progress", *given])
+    assert seen.get("time_limit") == limit
+
+
+def test_a_resumed_run_keeps_its_limit_and_time_limit_zero_lifts_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that the default 300 s would end is shown here with a tiny limit; ``--time-limit 0`` on resume lifts it."""
+    out = tmp_path / "run"
+    argv = ["train", "interval", "--out", str(out), "--batch", "64", "--time-limit", "0.001", "--no-progress"]
+    assert main(argv) == 3
+    assert "stopped at the time limit (0.001 s) after 250 of 6000 steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(out), "--steps", "500", "--time-limit", "0", "--no-progress"]) == 3
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["config"]["steps"] == 500 and summary["config"]["time_limit"] is None
+    assert "time limit" not in summary["why_not_converged"]

@@ -18,11 +18,16 @@ __all__ = ["NOT_CONVERGED", "demo", "figures", "fit", "reproduce", "sample", "tr
 #: exit code when training ends without passing the convergence test
 NOT_CONVERGED = 3
 
+#: ``train``'s wall-clock budget, seconds, when neither ``--steps`` nor ``--time-limit`` is given
+DEFAULT_TIME_LIMIT = 300.0
+
 
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
     keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "stop_samples", "device", "dtype", "time_limit")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
+        del settings["time_limit"]
     if settings.get("base") == "concrete-joint":
         if settings.get("estimator", "concrete-joint") != "concrete-joint":
             raise ValueError("--base concrete-joint fixes the estimator; drop --estimator")
@@ -50,8 +55,20 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
     if args.steps is not None:
         settings["steps"] = args.steps
     if args.time_limit is not None:
-        settings["time_limit"] = args.time_limit
+        settings["time_limit"] = args.time_limit or None  # 0: no limit
     return settings
+
+
+def _default_time_limit(args: argparse.Namespace, settings: dict[str, object]) -> dict[str, object]:
+    """A new run given neither ``--steps`` nor ``--time-limit`` trains for at most :data:`DEFAULT_TIME_LIMIT` s.
+
+    An explicit ``--steps N`` is a request for N steps and is never cut; a run
+    the limit ends is reported unconverged, with the steps it reached, and
+    ``--resume`` continues it (with the clock started anew).
+    """
+    if args.resume or args.steps is not None or args.time_limit is not None:
+        return settings
+    return {**settings, "time_limit": DEFAULT_TIME_LIMIT}
 
 
 def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
@@ -155,6 +172,7 @@ def train(args: argparse.Namespace) -> int:
         _refuse_overwrite(out, args.force, "run")
     if args.method == "grid":
         return _train_grid(args, Path(spec), settings, out)
+    settings = _default_time_limit(args, settings)
     if args.restarts > 1:
         result = _train_restarts(args, Path(spec), settings, out)
         return _report(result, out, restarts=True)

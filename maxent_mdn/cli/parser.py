@@ -110,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit",
         type=float,
         metavar="SECONDS",
-        help="stop after the outer iteration that passes SECONDS of training (default: none, the step budget)",
+        help="stop after the outer iteration that passes SECONDS of training (default 300 unless --steps is "
+        "given, then none; 0: none, the step budget alone); --resume continues a run it ended",
     )
     train.add_argument(
         "--lr", type=float, help="Adam learning rate (default 2e-3, decayed per outer iteration)"

@@ -60,7 +60,9 @@ class SolverConfig:
     learnable layers and the support map. ``time_limit`` (seconds, ``None``:
     the step budget alone) ends the solve after the first outer iteration that
     finishes past it, unconverged unless the test already passed; the
-    checkpoint lets ``--resume`` continue it.
+    checkpoint lets ``--resume`` continue it. (``maxent-mdn train`` sets 300 s
+    when neither ``--steps`` nor ``--time-limit`` is given; the library keeps
+    ``None``, so a script's result does not depend on the machine's speed.)
 
     After training, ``converged`` also needs the dual certificate
     (:mod:`~maxent_mdn.certify`) to show a gap D(η̂) − H(q) of at most
