@@ -25,6 +25,7 @@ DEFAULT_TIME_LIMIT = 300.0
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
     keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "stop_samples", "device", "dtype", "time_limit")
+    keys += ("warm_start",)
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
@@ -33,6 +34,11 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
             raise ValueError("--base concrete-joint fixes the estimator; drop --estimator")
         settings.update(base="gumbel-mog", estimator="concrete-joint")
     return settings
+
+
+def _flag(setting: str) -> str:
+    """The option that sets ``setting``: ``time_limit`` -> ``--time-limit``, ``warm_start`` -> ``--no-warm-start``."""
+    return "--no-warm-start" if setting == "warm_start" else f"--{setting.replace('_', '-')}"
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -45,9 +51,7 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
         k for k, v in _settings(args).items() if k not in ("steps", "seed", "time_limit") and v is not None
     }
     if given or args.seed != 0:
-        names = ", ".join(
-            f"--{k.replace('_', '-')}" for k in sorted(given | ({"seed"} if args.seed else set()))
-        )
+        names = ", ".join(_flag(k) for k in sorted(given | ({"seed"} if args.seed else set())))
         raise ValueError(
             f"--resume continues a run with its own settings; drop {names} (only --steps may change; --time-limit may be given anew)"
         )
@@ -123,7 +127,7 @@ def _train_grid(args: argparse.Namespace, spec: Path, settings: dict[str, object
     flow_options = sorted(k for k in settings if k not in ("seed", "device", "dtype"))
     if args.resume or args.distributed or args.restarts > 1 or flow_options:
         given = ["--resume"] * bool(args.resume) + ["--distributed"] * args.distributed
-        given += ["--restarts"] * (args.restarts > 1) + [f"--{k.replace('_', '-')}" for k in flow_options]
+        given += ["--restarts"] * (args.restarts > 1) + [_flag(k) for k in flow_options]
         raise ValueError(f"--method grid trains no flow; drop {', '.join(given)}")
     solution = solve_grid(load_spec(spec), args.grid_points)
     summary = {**solution.summary(), "spec": str(Path(spec).resolve())}

@@ -141,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="stop early only when the certificate on N draws passes too (default 200000, as many as the final verdict; 0: the constraint test alone)",
     )
+    train.add_argument(
+        "--no-warm-start",
+        dest="warm_start",
+        action="store_false",
+        default=None,
+        help="start the multipliers at 0 (default: with one or two free coordinates, at the grid dual's answer)",
+    )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")
     train.add_argument(

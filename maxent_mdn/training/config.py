@@ -57,7 +57,10 @@ class SolverConfig:
     ``eval_samples = 200_000`` puts the final entropy's standard error near
     0.002 nats. ``standardize`` puts a fixed affine layer, read off the
     targets (:func:`~maxent_mdn.problem.standardization`), between the
-    learnable layers and the support map. ``time_limit`` (seconds, ``None``:
+    learnable layers and the support map. ``warm_start``: with one or two
+    free coordinates, the multipliers start at the grid dual's answer
+    (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, under a second)
+    instead of 0; the flow still learns the density. ``time_limit`` (seconds, ``None``:
     the step budget alone) ends the solve after the first outer iteration that
     finishes past it, unconverged unless the test already passed; the
     checkpoint lets ``--resume`` continue it. (``maxent-mdn train`` sets 300 s
@@ -108,6 +111,7 @@ class SolverConfig:
     tau_min: float = DEFAULTS.tau_min
     estimator: str = "nested"
     standardize: bool = True
+    warm_start: bool = True
     c0: float = 1.0
     beta: float = 2.0
     gamma: float = 0.25

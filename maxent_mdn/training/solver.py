@@ -34,6 +34,7 @@ from .loop import (
 from .progress import Progress
 from .result import Result
 from .verdict import certified_stop, dual_trace, final_certificate, why_not_converged
+from .warm_start import grid_multipliers
 
 __all__ = ["Result", "SolverConfig", "solve", "why_not_converged"]
 
@@ -260,6 +261,8 @@ def solve(
     alm = AugmentedLagrangian(
         problem.targets, problem.relations, cfg.c0, cfg.beta, cfg.gamma, cfg.c_max, cfg.dual_step
     )
+    if cfg.warm_start and not resume and (lam := grid_multipliers(problem)) is not None:
+        alm.lam = lam  # -eta* of the grid dual; a resume restores its own multipliers
     state, seconds = _start(flow, problem, alm, cfg, world, rng, checkpoint if resume else None)
     bar = Progress(cfg.steps, mode=progress, desc=problem.name, initial=state.step)
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)

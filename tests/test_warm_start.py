@@ -1,0 +1,95 @@
+"""The multipliers' warm start from the grid dual (one or two free coordinates)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from scipy import integrate, optimize
+
+from maxent_mdn import Expectation, MaxEntProblem, Mean
+from maxent_mdn.experiments.runner import problem_for
+from maxent_mdn.problem import Interval
+from maxent_mdn.training import solve
+from maxent_mdn.training.warm_start import grid_multipliers
+
+
+def test_the_start_is_minus_the_closed_form_eta_of_the_truncated_exponential() -> None:
+    """p ∝ e^{ηx} on [0, 1] with mean 0.3: 1/(1 - e^{-η}) - 1/η = 0.3 fixes η; the Lagrangian's λ is -η."""
+    eta = optimize.brentq(lambda e: 1.0 / (1.0 - math.exp(-e)) - 1.0 / e - 0.3, -50.0, -1e-6, xtol=1e-12)
+    lam = grid_multipliers(MaxEntProblem(1, [Mean([0.3])], support=Interval(0.0, 1.0)))
+    assert lam is not None and lam.dtype == torch.float64
+    assert float(lam[0]) == pytest.approx(-eta, rel=1e-3)
+
+
+def test_an_active_lower_bound_gets_a_positive_multiplier_whose_gibbs_form_meets_the_targets() -> None:
+    """Rows ``>=`` have g = b - E T, so λ = +η there; integrating e^{-Σ s_j λ_j T_j} must give the targets."""
+    problem = MaxEntProblem(
+        1,
+        [Mean(1.0), Expectation(lambda x: x[..., 0] ** 2, 2.5, name="m2", relation=">=")],
+        support=Interval(0.0, 5.0),
+    )
+    lam = grid_multipliers(problem)
+    assert lam is not None and float(lam[1]) > 0.1  # active: the truncated exponential has E x² ≈ 1.9
+    sign = [1.0, -1.0]
+
+    def density(x: float) -> float:
+        return math.exp(-(sign[0] * float(lam[0]) * x + sign[1] * float(lam[1]) * x * x))
+
+    z = integrate.quad(density, 0.0, 5.0)[0]
+    moments = [integrate.quad(lambda x, k=k: x**k * density(x), 0.0, 5.0)[0] / z for k in (1, 2)]
+    assert moments == pytest.approx([1.0, 2.5], rel=2e-3)
+
+
+def test_no_start_beyond_two_free_coordinates_and_a_failed_grid_warns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert grid_multipliers(problem_for("gaussian_3d")) is None
+
+    def broken(problem: MaxEntProblem) -> None:
+        raise ValueError("the box keeps widening")
+
+    monkeypatch.setattr("maxent_mdn.reference.grid.grid_reference", broken)
+    with pytest.warns(RuntimeWarning, match="no grid warm start.*box keeps widening.*start at 0"):
+        assert grid_multipliers(MaxEntProblem(1, [Mean([0.3])], support=Interval(0.0, 1.0))) is None
+
+
+@pytest.mark.parametrize("warm", [True, False])
+def test_solve_trains_its_first_inner_run_at_the_grid_multipliers(warm: bool) -> None:
+    problem = MaxEntProblem(1, [Mean([0.3])], support=Interval(0.0, 1.0), name="warm")
+    small = {"inner_steps": 10, "test_batches": 4, "test_batch_size": 64, "eval_samples": 500, "batch": 64}
+    small.update(transform="coupling", layers=1, trace_samples=0, log_every=5, stop_samples=0)
+    result = solve(problem, steps=10, warm_start=warm, progress=False, **small)
+    first = float(result.history["lambda:mean[0]"].iloc[0])
+    expected = float(grid_multipliers(problem)[0]) if warm else 0.0
+    assert first == pytest.approx(expected, abs=1e-9)
+    assert result.config.warm_start is warm
+
+
+def test_no_warm_start_reaches_the_solver_and_is_refused_where_it_means_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from maxent_mdn.cli import main
+
+    seen: dict[str, object] = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_solve(problem: object, **kwargs: object) -> None:
+        seen.update(kwargs)
+        raise Stop
+
+    monkeypatch.setattr("maxent_mdn.training.solve", fake_solve)
+    with pytest.raises(Stop):
+        main(["train", "interval", "--out", str(tmp_path / "a"), "--no-progress", "--no-warm-start"])
+    assert seen["warm_start"] is False
+    seen.clear()
+    with pytest.raises(Stop):
+        main(["train", "interval", "--out", str(tmp_path / "b"), "--no-progress"])
+    assert "warm_start" not in seen  # the config's default: True
+    argv = ["train", "interval", "--method", "grid", "--no-warm-start", "--out", str(tmp_path / "c")]
+    assert main(argv) == 2
+    assert "--method grid trains no flow; drop --no-warm-start" in capsys.readouterr().err
