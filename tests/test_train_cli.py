@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -127,20 +128,12 @@ def test_a_time_limit_ends_the_run_unconverged_and_says_why(
     ],
 )
 def test_train_defaults_to_a_five_minute_limit_unless_steps_are_given(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: list[str], limit: float | None
+    tmp_path: Path,
+    solve_settings: Callable[[list[str]], dict[str, object]],
+    given: list[str],
+    limit: float | None,
 ) -> None:
-    seen: dict[str, object] = {}
-
-    class Stop(Exception):
-        pass
-
-    def fake_solve(problem: object, **kwargs: object) -> None:
-        seen.update(kwargs)
-        raise Stop
-
-    monkeypatch.setattr("maxent_mdn.training.solve", fake_solve)
-    with pytest.raises(Stop):
-        main(["train", "interval", "--out", str(tmp_path / "run"), "--no-progress", *given])
+    seen = solve_settings(["train", "interval", "--out", str(tmp_path / "run"), "--no-progress", *given])
     assert seen.get("time_limit") == limit
 
 
