@@ -146,7 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
         dest="warm_start",
         action="store_false",
         default=None,
-        help="start the multipliers at 0 (default: with one or two free coordinates, at the grid dual's answer)",
+        help="start the multipliers at 0 (default: at the grid dual's answer where a grid finds it: one or two "
+        "free coordinates, or statistics that touch at most two coordinates each on a product support)",
     )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")

@@ -57,9 +57,10 @@ class SolverConfig:
     ``eval_samples = 200_000`` puts the final entropy's standard error near
     0.002 nats. ``standardize`` puts a fixed affine layer, read off the
     targets (:func:`~maxent_mdn.problem.standardization`), between the
-    learnable layers and the support map. ``warm_start``: with one or two
-    free coordinates, the multipliers start at the grid dual's answer
-    (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, under a second)
+    learnable layers and the support map. ``warm_start``: where a grid finds
+    the answer (one or two free coordinates, or separable groups of at most
+    two), the multipliers start at the grid dual's
+    (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, 0.4-5 s)
     instead of 0; the flow still learns the density. ``time_limit`` (seconds, ``None``:
     the step budget alone) ends the solve after the first outer iteration that
     finishes past it, unconverged unless the test already passed; the

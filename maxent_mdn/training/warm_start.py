@@ -1,4 +1,4 @@
-r"""The multipliers' start: the exact dual on a grid when the problem has one or two free coordinates.
+r"""The multipliers' start: the exact dual on a grid, for one or two free coordinates or separable groups of them.
 
 The augmented Lagrangian's stationary point is the Gibbs form: with the
 constraints met, minimizing :math:`-H(q) + \lambda^\top (\mathbb E_q T - b)` over
