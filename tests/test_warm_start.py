@@ -67,6 +67,8 @@ def test_solve_trains_its_first_inner_run_at_the_grid_multipliers(warm: bool) ->
     expected = float(grid_multipliers(problem)[0]) if warm else 0.0
     assert first == pytest.approx(expected, abs=1e-9)
     assert result.config.warm_start is warm
+    # from the answer's multipliers, a quarter step (config.warm_dual_step); from 0, MEFN's full step
+    assert result.lagrangian["dual_step"] == (0.25 if warm else 1.0)
 
 
 def test_no_warm_start_reaches_the_solver_and_is_refused_where_it_means_nothing(

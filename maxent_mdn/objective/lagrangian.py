@@ -256,6 +256,7 @@ class AugmentedLagrangian:
             "c": self.c,
             "scale": self.scale.clone(),
             "metric": self.metric.clone(),
+            "dual_step": self.dual_step,
         }
 
     def load_state_dict(self, state: dict[str, object]) -> None:
@@ -264,3 +265,4 @@ class AugmentedLagrangian:
         self.c = float(state["c"])  # type: ignore[arg-type]
         self.scale = torch.as_tensor(state["scale"], dtype=torch.float64).clone()
         self.metric = torch.as_tensor(state["metric"], dtype=torch.float64).clone()
+        self.dual_step = float(state.get("dual_step", self.dual_step))  # type: ignore[arg-type]  # older files: none
