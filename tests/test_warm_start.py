@@ -84,3 +84,38 @@ def test_no_warm_start_reaches_the_solver_and_is_refused_where_it_means_nothing(
     grid = ["train", "interval", "--method", "grid", "--no-warm-start", "--out", str(tmp_path / "c")]
     assert main(grid) == 2
     assert "--method grid trains no flow; drop --no-warm-start" in capsys.readouterr().err
+
+
+def _truncated_exponential_eta(mean: float) -> float:
+    """η of p ∝ e^{ηx} on [0, 1] with the given mean: 1/(1 - e^{-η}) - 1/η = mean (η = 0 at 1/2)."""
+    if abs(mean - 0.5) < 1e-12:
+        return 0.0
+    lo, hi = (-200.0, -1e-4) if mean < 0.5 else (1e-4, 200.0)  # near 0 the formula cancels
+    return optimize.brentq(lambda e: 1.0 / (1.0 - math.exp(-e)) - 1.0 / e - mean, lo, hi, xtol=1e-12)
+
+
+def test_a_separable_problem_in_three_dimensions_starts_at_each_factors_closed_form() -> None:
+    """Means on [0, 1]³ touch one coordinate each: p* is a product of truncated exponentials, one grid per coordinate."""
+    means = [0.3, 0.62, 0.45]
+    lam = grid_multipliers(MaxEntProblem(3, [Mean(means)], support=Interval(0.0, 1.0), name="box"))
+    assert lam is not None
+    expected = [-_truncated_exponential_eta(m) for m in means]
+    assert lam.tolist() == pytest.approx(expected, rel=2e-3, abs=2e-3)
+
+
+def test_coupled_or_simplex_problems_get_no_start_and_no_warning(recwarn: pytest.WarningsRecorder) -> None:
+    assert grid_multipliers(problem_for("gaussian_3d")) is None  # the covariance couples all three
+    assert grid_multipliers(problem_for("dirichlet-5d")) is None  # the simplex is no product
+    triple = Expectation(lambda x: x[..., 0] * x[..., 1] * x[..., 2], 0.1, name="x0x1x2")
+    assert grid_multipliers(MaxEntProblem(3, [Mean([0.5] * 3), triple], support=Interval(0.0, 1.0))) is None
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+
+
+def test_the_quartic_products_start_at_the_one_dimensional_answer_in_every_coordinate() -> None:
+    one = grid_multipliers(problem_for("quartic_bimodal_1d"))
+    for dim in (4, 8):
+        lam = grid_multipliers(problem_for(f"quartic-product-{dim}d"))
+        assert lam is not None
+        np_lam = lam.reshape(2, dim)  # E x_d² rows, then E x_d⁴ rows
+        for d in range(dim):
+            assert np_lam[:, d].tolist() == pytest.approx(one.tolist(), rel=1e-3)
