@@ -41,6 +41,8 @@ from .model.transforms import (
     Softplus,
     SplineCoupling,
     Standardize,
+    StickBreaking,
+    Tails,
     ToTorch,
     Transform,
 )
@@ -101,7 +103,9 @@ __all__ = [
     "SplineCoupling",
     "StandardNormal",
     "Standardize",
+    "StickBreaking",
     "Support",
+    "Tails",
     "ToTorch",
     "Transform",
     "load_model",

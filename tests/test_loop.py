@@ -216,3 +216,16 @@ def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_
     assert again.history["step"].max() == 20  # the resumed call gets its own (tiny) allowance
     with pytest.raises(ValueError, match="time_limit must be a positive"):
         SolverConfig(time_limit=-1.0).validate()
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"tails": "yes"}, "tails must be True or False"),
+        ({"warm_start": 1}, "warm_start must be True or False"),
+        ({"simplex_map": "softmax"}, "simplex_map"),
+    ],
+)
+def test_model_switches_are_checked(bad: dict[str, object], message: str) -> None:
+    with pytest.raises((TypeError, ValueError), match=message):
+        SolverConfig(**bad).validate()

@@ -7,6 +7,7 @@ from collections.abc import Callable
 import hypothesis.strategies as st
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given
 from torch.autograd.functional import jacobian
 from torch.distributions import transforms as dt
@@ -25,6 +26,8 @@ from maxent_mdn import (
     Softplus,
     SplineCoupling,
     Standardize,
+    StickBreaking,
+    Tails,
     Transform,
 )
 
@@ -40,6 +43,8 @@ FACTORIES: dict[str, Callable[[int], Transform]] = {
     "softplus": Softplus,
     "sigmoid": lambda d: Sigmoid(d, -2.0, 3.0),
     "simplex": SimplexMap,
+    "stick-breaking": StickBreaking,
+    "tails": Tails,
     "standardize": lambda d: Standardize(
         torch.linspace(-3.0, 5.0, d).tolist(), torch.linspace(0.3, 4.0, d).tolist()
     ),
@@ -166,3 +171,28 @@ def test_spline_inverse_gradients_are_finite(scale: float) -> None:
     (x.sum() + ladj.sum()).backward()
     assert torch.isfinite(y.grad).all()
     assert all(torch.isfinite(p.grad).all() for p in layer.parameters() if p.grad is not None)
+
+
+def test_stick_breaking_carries_independent_betas_to_the_dirichlet() -> None:
+    """The claim StickBreaking is chosen for: v_i ~ Beta(a_i, sum_{j>i} a_j) independent is Dirichlet(a)."""
+    alpha = torch.tensor([0.5, 2.0, 1.2, 3.0], dtype=torch.float64)
+    rest = alpha.flip(0).cumsum(0).flip(0)[1:]  # sum_{j>i} a_j
+    layer = StickBreaking(3).double()
+    y = 2.0 * torch.randn(7, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    x, ladj = layer(y)
+    u = y - torch.arange(3, 0, -1, dtype=torch.float64).log()  # v = sigmoid(u)
+    betas = torch.distributions.Beta(alpha[:-1], rest)
+    # density of y: Beta densities of v times dv/du = v (1 - v)
+    log_p_y = (betas.log_prob(torch.sigmoid(u)) + F.logsigmoid(u) + F.logsigmoid(-u)).sum(-1)
+    torch.testing.assert_close(log_p_y - ladj, torch.distributions.Dirichlet(alpha).log_prob(x))
+
+
+def test_make_flow_puts_a_simplex_map_of_choice_last() -> None:
+    from maxent_mdn import Simplex, make_flow
+
+    assert isinstance(make_flow(3, support=Simplex()).transforms[-1], StickBreaking)
+    assert isinstance(
+        make_flow(3, support=Simplex(), simplex_map="additive-logistic").transforms[-1], SimplexMap
+    )
+    with pytest.raises(ValueError, match="simplex_map"):
+        make_flow(3, support=Simplex(), simplex_map="softmax")

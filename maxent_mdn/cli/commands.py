@@ -25,7 +25,7 @@ DEFAULT_TIME_LIMIT = 300.0
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
     keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "stop_samples", "device", "dtype", "time_limit")
-    keys += ("warm_start",)
+    keys += ("warm_start", "tails", "simplex_map")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
@@ -38,7 +38,8 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _flag(setting: str) -> str:
     """The option that sets ``setting``: ``time_limit`` -> ``--time-limit``, ``warm_start`` -> ``--no-warm-start``."""
-    return "--no-warm-start" if setting == "warm_start" else f"--{setting.replace('_', '-')}"
+    special = {"warm_start": "--no-warm-start", "tails": "--tails/--no-tails"}
+    return special.get(setting, f"--{setting.replace('_', '-')}")
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -55,7 +56,9 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
         raise ValueError(
             f"--resume continues a run with its own settings; drop {names} (only --steps may change; --time-limit may be given anew)"
         )
-    settings = dict(state["config"])
+    from ..training.config import saved_settings
+
+    settings = saved_settings(state["config"])
     if args.steps is not None:
         settings["steps"] = args.steps
     if args.time_limit is not None:

@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Sequence
 
 from .. import __version__
-from ..model import BASES, DEFAULT_LAYERS, TRANSFORMS
+from ..model import BASES, DEFAULT_LAYERS, DEFAULTS, SIMPLEX_MAPS, TRANSFORMS
 from ..model.base import ESTIMATORS
 from . import commands
 
@@ -148,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="start the multipliers at 0 (default: at the grid dual's answer where a grid finds it: one or two "
         "free coordinates, or statistics that touch at most two coordinates each on a product support)",
+    )
+    train.add_argument(
+        "--tails",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="end the flow with a learnable tail layer that makes its Gaussian tails exponential or lighter "
+        f"(default {'on' if DEFAULTS.tails else 'off'})",
+    )
+    train.add_argument(
+        "--simplex-map",
+        choices=tuple(SIMPLEX_MAPS),
+        help=f"the flow's last layer on a Simplex support (default {DEFAULTS.simplex_map})",
     )
     train.add_argument("--device", help="torch device, e.g. cpu or cuda (default cpu)")
     train.add_argument("--dtype", choices=("float32", "float64"), help="precision (default float32)")

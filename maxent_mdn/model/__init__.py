@@ -2,13 +2,23 @@
 
 from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
 from .contract import MaxEntModel
-from .factory import BASES, DEFAULT_LAYERS, DEFAULTS, TRANSFORMS, make_base, make_flow, support_bijector
+from .factory import (
+    BASES,
+    DEFAULT_LAYERS,
+    DEFAULTS,
+    SIMPLEX_MAPS,
+    TRANSFORMS,
+    make_base,
+    make_flow,
+    support_bijector,
+)
 from .flow import Flow
 
 __all__ = [
     "BASES",
     "DEFAULTS",
     "DEFAULT_LAYERS",
+    "SIMPLEX_MAPS",
     "TRANSFORMS",
     "BaseDistribution",
     "ExactMoG",

@@ -24,6 +24,8 @@ from .transforms import (
     SimplexMap,
     SplineCoupling,
     Standardize,
+    StickBreaking,
+    Tails,
     Transform,
 )
 
@@ -31,6 +33,7 @@ __all__ = [
     "BASES",
     "DEFAULTS",
     "DEFAULT_LAYERS",
+    "SIMPLEX_MAPS",
     "SUPPORT_BIJECTORS",
     "TRANSFORMS",
     "Defaults",
@@ -43,6 +46,8 @@ __all__ = [
 #: the one list of model names (solver ``base``, ``fit --model``, the experiments), simplest first
 BASES: tuple[str, ...] = ("gaussian", "gumbel-mog", "exact-mog", "rad")
 TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
+#: the maps onto the simplex by name, the default first
+SIMPLEX_MAPS: dict[str, type[Transform]] = {"stick-breaking": StickBreaking, "additive-logistic": SimplexMap}
 #: flow layers when ``layers`` is not given, per transform
 DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
 
@@ -58,6 +63,8 @@ class Defaults(NamedTuple):
     tau_min: float = 0.05
     hidden: int = 64
     bins: int = 16
+    tails: bool = True
+    simplex_map: str = "stick-breaking"
 
 
 DEFAULTS = Defaults()
@@ -146,7 +153,7 @@ def _interval(constraint: constraints.Constraint, dim: int) -> Transform:
 
 @register_support_bijector(type(constraints.simplex))
 def _simplex(constraint: constraints.Constraint, dim: int) -> Transform:
-    return SimplexMap(dim)
+    return SIMPLEX_MAPS[DEFAULTS.simplex_map](dim)
 
 
 def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int, bound: float) -> list[Transform]:
@@ -178,6 +185,8 @@ def make_flow(
     hidden: int = DEFAULTS.hidden,
     bins: int = DEFAULTS.bins,
     bound: float = 10.0,
+    tails: bool = DEFAULTS.tails,
+    simplex_map: str = DEFAULTS.simplex_map,
     standardize: tuple[list[float], list[float]] | None = None,
     device: torch.device | str | None = None,
     dtype: torch.dtype | None = None,
@@ -205,6 +214,13 @@ def make_flow(
         hidden: width of coupling conditioners.
         bins: spline bins (16).
         bound: splines act on :math:`[-B, B]` (identity outside).
+        tails: end the learnable layers with :class:`~maxent_mdn.model.transforms.Tails`, whose
+            per-side exponents turn the Gaussian tails that Lipschitz layers keep into
+            exponential or lighter ones (not used by ``base="rad"``).
+        simplex_map: the last layer on a :class:`Simplex` support: ``"stick-breaking"``
+            (:class:`~maxent_mdn.model.transforms.StickBreaking`, the default: a Dirichlet is a
+            product of independent Betas in its coordinates) or ``"additive-logistic"``
+            (MEFN's :class:`~maxent_mdn.model.transforms.SimplexMap`).
         standardize: ``(loc, scale)`` of a fixed :class:`Standardize` layer
             between the learnable layers and the support map, one entry per
             flow coordinate (see :func:`~maxent_mdn.problem.standardization`).
@@ -219,6 +235,7 @@ def make_flow(
     positive_int("dim", dim)
     choice("transform", transform, TRANSFORMS)
     choice("base", base, BASES)
+    choice("simplex_map", simplex_map, tuple(SIMPLEX_MAPS))
     layers_given = layers
     layers = DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
     flow_dim = support.flow_dim(dim) if support is not None else dim
@@ -230,8 +247,12 @@ def make_flow(
         positive_int("bins", bins),
         positive_float("bound", bound),
     )
+    if tails:
+        transforms.append(Tails(flow_dim))
     tail = [] if standardize is None else [Standardize(*standardize)]
     last = support_bijector(support, flow_dim)
+    if type(last) in SIMPLEX_MAPS.values():
+        last = SIMPLEX_MAPS[simplex_map](flow_dim)
     tail += [] if last is None else [last]
     if tail and tail[0].dim_in != flow_dim:
         raise ValueError(f"standardize has {tail[0].dim_in} entries, the flow {flow_dim} coordinates")

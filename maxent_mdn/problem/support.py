@@ -133,8 +133,9 @@ class Interval(Support):
 class Simplex(Support):
     r"""The open simplex :math:`\{x \in (0,1)^D : \sum_i x_i = 1\}`, ``D >= 2``.
 
-    The flow lives on :math:`\mathbb R^{D-1}` and ends with the MEFN simplex
-    map; densities are with respect to Lebesgue measure on
+    The flow lives on :math:`\mathbb R^{D-1}` and ends with a simplex map
+    (:data:`~maxent_mdn.model.factory.SIMPLEX_MAPS`: stick-breaking by default,
+    MEFN's additive-logistic map on request); densities are with respect to Lebesgue measure on
     :math:`(x_1, \dots, x_{D-1})`.
 
     Example:

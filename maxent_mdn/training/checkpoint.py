@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .config import SolverConfig
+from .config import SolverConfig, saved_settings
 from .files import atomic_write
 
 __all__ = [
@@ -109,7 +109,7 @@ def load_checkpoint(
             f"checkpoint {path} is for problem {state.get('problem')!r}, not {problem_name!r}"
         )
     if cfg is not None:
-        saved = state.get("config", {})
+        saved = saved_settings(state.get("config", {}))
         now = dataclasses.asdict(cfg)
         diff = sorted(k for k in now if k not in RESUMABLE_CHANGES and saved.get(k) != now[k])
         if diff:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from .._checks import choice, count, non_negative_float, positive_float, positive_int
-from ..model import BASES, DEFAULTS, TRANSFORMS, Flow, make_flow
+from ..model import BASES, DEFAULTS, SIMPLEX_MAPS, TRANSFORMS, Flow, make_flow
 from ..model.base import ESTIMATORS
 from ..model.base.schedule import TemperatureSchedule
 from ..model.rad import RADFlow
@@ -15,9 +15,23 @@ from ..problem.scale import standardization
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Support
 
-__all__ = ["DTYPES", "SolverConfig"]
+__all__ = ["DTYPES", "SAVED_BEFORE", "SolverConfig", "saved_settings"]
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+#: settings added after checkpoints and model files were first written, with the value
+#: that reproduces what a file without them ran (a model without a tail layer, a cold start)
+SAVED_BEFORE: dict[str, object] = {"warm_start": False, "tails": False, "simplex_map": "additive-logistic"}
+
+
+def saved_settings(saved: dict[str, object]) -> dict[str, object]:
+    """The settings a checkpoint or model file recorded, completed with :data:`SAVED_BEFORE` where it predates them.
+
+    Example:
+        >>> saved_settings({"steps": 10})["tails"]
+        False
+    """
+    return {**SAVED_BEFORE, **saved}
 
 
 @dataclass
@@ -57,7 +71,13 @@ class SolverConfig:
     ``eval_samples = 200_000`` puts the final entropy's standard error near
     0.002 nats. ``standardize`` puts a fixed affine layer, read off the
     targets (:func:`~maxent_mdn.problem.standardization`), between the
-    learnable layers and the support map. ``warm_start``: where a grid finds
+    learnable layers and the support map. ``tails`` ends the learnable layers
+    with :class:`~maxent_mdn.model.transforms.Tails`, whose per-side exponents
+    give the flow exponential (or lighter) tails: spline and affine layers are
+    Lipschitz and keep the base's Gaussian tails, while an answer with log
+    statistics decays exponentially in the flow's coordinates (fitting the
+    Dirichlet D = 10 answer directly by reverse KL, 3,000 steps: KL 0.018
+    without the layer, 0.0027 with it). ``warm_start``: where a grid finds
     the answer (one or two free coordinates, or separable groups of at most
     two), the multipliers start at the grid dual's
     (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, 0.4-5 s)
@@ -105,6 +125,8 @@ class SolverConfig:
     layers: int | None = None
     hidden: int = DEFAULTS.hidden
     bins: int = DEFAULTS.bins
+    tails: bool = DEFAULTS.tails
+    simplex_map: str = DEFAULTS.simplex_map
     steps: int = 6000
     time_limit: float | None = None
     inner_steps: int = 250
@@ -151,6 +173,7 @@ class SolverConfig:
         """Check every field; raise ``ValueError`` naming the first bad one."""
         choice("base", self.base, BASES)
         choice("transform", self.transform, TRANSFORMS)
+        choice("simplex_map", self.simplex_map, tuple(SIMPLEX_MAPS))
         choice("estimator", self.estimator, ESTIMATORS)
         choice("dtype", self.dtype, tuple(DTYPES))
         for name in (
@@ -188,14 +211,20 @@ class SolverConfig:
         non_negative_float("atol", self.atol)
         if self.batch < 2:
             raise ValueError("batch must be at least 2 (the penalty uses two halves)")
-        if not isinstance(self.seed, int):
-            raise TypeError(f"seed must be an integer, got {self.seed!r}")
+        self._check_types()
         TemperatureSchedule(self.tau, self.anneal_rate, self.tau_min)
         try:
             torch.empty(0, device=self.device)
         except (RuntimeError, ValueError) as err:
             raise ValueError(f"device {self.device!r} is not usable here: {err}") from None
         return self
+
+    def _check_types(self) -> None:
+        if not isinstance(self.seed, int):
+            raise TypeError(f"seed must be an integer, got {self.seed!r}")
+        for name in ("tails", "warm_start", "standardize"):
+            if not isinstance(getattr(self, name), bool):
+                raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
     def build_flow(
         self, dim: int, support: Support | None, standardize: tuple[list[float], list[float]] | None
@@ -222,6 +251,8 @@ class SolverConfig:
             tau_min=self.tau_min,
             hidden=self.hidden,
             bins=self.bins,
+            tails=self.tails,
+            simplex_map=self.simplex_map,
             standardize=standardize,
             device=self.device,
             dtype=DTYPES[self.dtype],

@@ -55,7 +55,9 @@ def make_density_model(
         True
     """
     choice("model", name, MODELS)
+    # the comparison's fixed architecture: no tail layer (it came later; the README's results predate it)
     flow_kw = {"transform": "spline", "layers": layers, "bins": 8, "hidden": hidden, "components": components}
+    flow_kw["tails"] = False
     if name != "rad":
         return make_flow(dim, base=name, **flow_kw)
     target = _count(make_flow(dim, base="gaussian", **flow_kw))

@@ -15,7 +15,7 @@ from ..model import Flow
 from ..problem.scale import standardization
 from ..problem.support import Support
 from .checkpoint import CheckpointError
-from .config import SolverConfig
+from .config import SolverConfig, saved_settings
 from .evaluate import sample_many
 from .files import atomic_write, write_csv
 from .result import Result
@@ -102,7 +102,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[Flow, dict[str, A
             "build the same model and load torch.load(path)['state_dict'] into it"
         )
     try:
-        cfg = SolverConfig(**payload["config"])
+        cfg = SolverConfig(**saved_settings(payload["config"]))
         problem = payload["problem"]
         cfg = dataclasses.replace(cfg, device=str(device))  # rebuilt where the caller wants it
         flow = cfg.build_flow(

@@ -7,8 +7,9 @@ from .interop import FromTorch, ToTorch
 from .nets import MLP
 from .permutation import Permutation
 from .residual import Planar, Radial
-from .simplex import SimplexMap
+from .simplex import SimplexMap, StickBreaking
 from .spline import rational_quadratic_spline
+from .tails import Tails
 
 __all__ = [
     "MLP",
@@ -25,6 +26,8 @@ __all__ = [
     "Softplus",
     "SplineCoupling",
     "Standardize",
+    "StickBreaking",
+    "Tails",
     "ToTorch",
     "Transform",
     "rational_quadratic_spline",
