@@ -55,9 +55,14 @@ def make_density_model(
         True
     """
     choice("model", name, MODELS)
-    # the comparison's fixed architecture: no tail layer (it came later; the README's results predate it)
-    flow_kw = {"transform": "spline", "layers": layers, "bins": 8, "hidden": hidden, "components": components}
-    flow_kw["tails"] = False
+    flow_kw = {
+        "transform": "spline",
+        "layers": layers,
+        "bins": 8,
+        "hidden": hidden,
+        "components": components,
+        "tails": False,  # the comparison's fixed architecture: its README results predate the tail layer
+    }
     if name != "rad":
         return make_flow(dim, base=name, **flow_kw)
     target = _count(make_flow(dim, base="gaussian", **flow_kw))

@@ -110,6 +110,5 @@ class StickBreaking(Transform):
         log_x = x.log()
         # log sum_{j>i} x_j, i = 1..n: a reversed cumulative logsumexp
         tail = torch.logcumsumexp(log_x.flip(-1), -1).flip(-1)[..., 1:]
-        y = log_x[..., :-1] - tail + self.offset.to(x.dtype)
-        u = y - self.offset.to(x.dtype)
-        return y, -(log_x[..., :-1] + F.logsigmoid(-u)).sum(-1)
+        u = log_x[..., :-1] - tail  # logit v_i
+        return u + self.offset.to(x.dtype), -(log_x[..., :-1] + F.logsigmoid(-u)).sum(-1)
