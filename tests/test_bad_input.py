@@ -162,7 +162,7 @@ CASES: list[tuple[str, str | None, list[str], str]] = [
         "unknown base",
         "ok",
         ["--base", "maf"],
-        r"invalid choice: 'maf' \(choose from '?gaussian'?, '?gumbel-mog'?, '?exact-mog",
+        r"invalid choice: 'maf' \(choose from '?auto'?, '?gaussian'?, '?gumbel-mog'?, '?exact-mog",
     ),
     ("unknown transform", "ok", ["--transform", "glow"], r"invalid choice: 'glow' \(choose from '?planar"),
     ("unusable device", "ok", ["--device", "tpu:7"], r"device 'tpu:7' is not usable here"),

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from maxent_mdn import Flow, GumbelMoG, Interval, Planar, Positive, Simplex, StandardNormal, make_flow
-from maxent_mdn.model import BASES, TRANSFORMS
+from maxent_mdn.model import BASES, MIXTURE_MAX_DIM, TRANSFORMS, resolve_base
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS)
@@ -77,9 +77,22 @@ def test_entropy_gradient_reaches_base_and_flow() -> None:
         assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
 
 
+@pytest.mark.parametrize("flow_dim", [1, 2, 3, 4, 5, 9, 19])
+def test_auto_base_is_the_mixture_up_to_four_flow_coordinates_and_gaussian_above(flow_dim: int) -> None:
+    expected = GumbelMoG if flow_dim <= MIXTURE_MAX_DIM else StandardNormal
+    assert MIXTURE_MAX_DIM == 4
+    assert type(make_flow(flow_dim).base) is expected
+    # on the simplex the flow has one coordinate fewer than the problem
+    assert type(make_flow(flow_dim + 1, support=Simplex()).base) is expected
+    for name in BASES:
+        assert resolve_base(name, flow_dim) == name  # a named base is never replaced
+    with pytest.raises(ValueError, match="unknown base 'mog'"):
+        resolve_base("mog", flow_dim)
+
+
 def test_construction_errors() -> None:
     with pytest.raises(
-        ValueError, match="unknown base 'mog'; choose one of gaussian, gumbel-mog, exact-mog, rad"
+        ValueError, match="unknown base 'mog'; choose one of auto, gaussian, gumbel-mog, exact-mog, rad"
     ):
         make_flow(2, base="mog")
     with pytest.raises(ValueError, match="unknown transform 'maf'; choose one of planar"):

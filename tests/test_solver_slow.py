@@ -147,3 +147,27 @@ def test_the_certificate_stays_conservative_on_a_20_dimensional_dirichlet(
     assert math.isfinite(cert.gap_upper), result.table()
     assert cert.gap_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
     assert not result.converged, result.table()
+
+
+@pytest.mark.slow
+def test_a_10_dimensional_dirichlet_reaches_its_answer_with_default_settings(
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Dirichlet D = 10 with unequal alpha (the scale experiment's case), default settings, seeds 0, 1, 2:
+    median KL <= 0.01 (issue 19's target), every seed <= 0.02, and no seed converged above 0.02.
+
+    Nine flow coordinates: ``base="auto"`` picks the Gaussian base. Measured (one thread, 5-minute limit):
+    KL 0.0034 / 0.0040 / 0.0044, seeds 0 and 1 converged at 3000 and 3250 steps, seed 2 trained to 6000
+    (``kl_upper`` 0.022); with the Gumbel-MoG base, the default before, 0.021 / 0.023 / 0.027.
+    """
+    from maxent_mdn.experiments.cases import dirichlet_case
+
+    kls = []
+    for seed in (0, 1, 2):
+        result = solve(dirichlet_case(dim=10), progress=False, seed=seed)
+        assert result.config.base == "gaussian", result.config
+        assert result.kl_to_reference <= 0.02, result.table()
+        assert not (result.converged and result.kl_to_reference > 0.02), result.table()
+        kls.append(result.kl_to_reference)
+    record_property("kl_seeds_0_1_2", kls)
+    assert sorted(kls)[1] <= 0.01, f"KL per seed {kls}"

@@ -189,3 +189,22 @@ def test_files_written_before_the_tail_layer_still_resume_and_load(tmp_path: Pat
     assert main(["train", "--resume", str(out), "--steps", "500", "--no-progress"]) in (0, 3)
     config = json.loads((out / "result.json").read_text())["config"]
     assert config["tails"] is False and config["simplex_map"] == "additive-logistic"
+
+
+def test_the_auto_base_is_recorded_as_the_base_it_picked_and_resumes(tmp_path: Path, run_dir: Path) -> None:
+    """Default runs save the base "auto" resolved to, reload into it, and resume with it."""
+    assert json.loads((run_dir / "result.json").read_text())["base"] == "gumbel-mog"  # 2 flow coordinates
+    spec = tmp_path / "gaussian_6d.py"
+    spec.write_text(
+        "from maxent_mdn import Covariance, MaxEntProblem\n"
+        "problem = MaxEntProblem(6, [Covariance([[float(i == j) for j in range(6)] for i in range(6)], "
+        "mean=[0.0] * 6)], name='gaussian-6d')\n"
+    )
+    out = tmp_path / "run"
+    assert main(["train", str(spec), "--out", str(out), *SHORT]) == 3
+    summary = json.loads((out / "result.json").read_text())
+    assert summary["base"] == "gaussian" and summary["config"]["base"] == "gaussian"
+    flow, _ = load_model(out)
+    assert type(flow.base).__name__ == "StandardNormal"
+    assert main(["train", "--resume", str(out), "--steps", "60", "--no-progress"]) == 3
+    assert json.loads((out / "result.json").read_text())["config"]["base"] == "gaussian"

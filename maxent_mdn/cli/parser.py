@@ -9,14 +9,14 @@ import traceback
 from collections.abc import Sequence
 
 from .. import __version__
-from ..model import BASES, DEFAULT_LAYERS, DEFAULTS, SIMPLEX_MAPS, TRANSFORMS
+from ..model import BASE_CHOICES, DEFAULT_LAYERS, DEFAULTS, MIXTURE_MAX_DIM, SIMPLEX_MAPS, TRANSFORMS
 from ..model.base import ESTIMATORS
 from . import commands
 
 __all__ = ["build_parser", "main"]
 
-#: ``--base`` choices: the model bases, plus the eq.-2 ablation (soft base, Concrete joint density)
-CLI_BASES = (*BASES, "concrete-joint")
+#: ``--base`` choices: "auto" and the model bases, plus the eq.-2 ablation (soft base, Concrete joint density)
+CLI_BASES = (*BASE_CHOICES, "concrete-joint")
 
 
 def _positive_int(text: str) -> int:
@@ -99,7 +99,10 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument(
         "--base",
         choices=CLI_BASES,
-        help="base distribution (default gumbel-mog); concrete-joint = gumbel-mog trained with the eq. 2 density",
+        help=(
+            f"base distribution (default auto: gumbel-mog up to {MIXTURE_MAX_DIM} flow coordinates, gaussian "
+            "above); concrete-joint = gumbel-mog trained with the eq. 2 density"
+        ),
     )
     train.add_argument("--components", type=int, metavar="K", help="mixture components (default 8)")
     train.add_argument("--transform", choices=TRANSFORMS, help="flow layers (default spline)")

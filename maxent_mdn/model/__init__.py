@@ -3,21 +3,26 @@
 from .base import BaseDistribution, ExactMoG, GumbelMoG, Selection, StandardNormal
 from .contract import MaxEntModel
 from .factory import (
+    BASE_CHOICES,
     BASES,
     DEFAULT_LAYERS,
     DEFAULTS,
+    MIXTURE_MAX_DIM,
     SIMPLEX_MAPS,
     TRANSFORMS,
     make_base,
     make_flow,
+    resolve_base,
     support_bijector,
 )
 from .flow import Flow
 
 __all__ = [
     "BASES",
+    "BASE_CHOICES",
     "DEFAULTS",
     "DEFAULT_LAYERS",
+    "MIXTURE_MAX_DIM",
     "SIMPLEX_MAPS",
     "TRANSFORMS",
     "BaseDistribution",
@@ -29,5 +34,6 @@ __all__ = [
     "StandardNormal",
     "make_base",
     "make_flow",
+    "resolve_base",
     "support_bijector",
 ]
