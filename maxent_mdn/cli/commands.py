@@ -25,7 +25,7 @@ DEFAULT_TIME_LIMIT = 300.0
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
     keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "stop_samples", "device", "dtype", "time_limit")
-    keys += ("warm_start", "tails", "simplex_map")
+    keys += ("warm_start", "tails", "simplex_map", "gibbs_stage")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
@@ -38,7 +38,11 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
 
 def _flag(setting: str) -> str:
     """The option that sets ``setting``: ``time_limit`` -> ``--time-limit``, ``warm_start`` -> ``--no-warm-start``."""
-    special = {"warm_start": "--no-warm-start", "tails": "--tails/--no-tails"}
+    special = {
+        "warm_start": "--no-warm-start",
+        "gibbs_stage": "--no-gibbs-stage",
+        "tails": "--tails/--no-tails",
+    }
     return special.get(setting, f"--{setting.replace('_', '-')}")
 
 

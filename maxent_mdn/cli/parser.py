@@ -153,6 +153,14 @@ def build_parser() -> argparse.ArgumentParser:
         "free coordinates, or statistics that touch at most two coordinates each on a product support)",
     )
     train.add_argument(
+        "--no-gibbs-stage",
+        dest="gibbs_stage",
+        action="store_false",
+        default=None,
+        help="keep the penalty to the end (default: after min_outer outer iterations without a certified stop, "
+        "train on without it, a reverse-KL fit to the Gibbs form exp(eta.T))",
+    )
+    train.add_argument(
         "--tails",
         action=argparse.BooleanOptionalAction,
         default=None,

@@ -153,10 +153,27 @@ class AugmentedLagrangian:
         :math:`\rho` (``dual_step``, 1 = a Newton step in the whitened metric),
         while the penalty keeps its full :math:`c`.
         """
+        size = 1.0 if self.c == 0 else min(self.c, self.dual_step)  # c = 0: drop_penalty, the Newton step
         g_hat = g_hat.double().cpu()
         step = torch.where(self.inequality, g_hat / self.scale.pow(2), self.metric @ g_hat)
-        new = self.lam + min(self.c, self.dual_step) * step
+        new = self.lam + size * step
         self.lam = torch.where(self.inequality, new.clamp_min(0.0), new)
+
+    def drop_penalty(self) -> None:
+        r"""Set :math:`c = 0` for good: the loss becomes the plain Lagrangian :math:`-\hat H(q) + \lambda^\top g`.
+
+        For equality rows that is :math:`\mathrm{KL}(q \,\|\, p_\eta) - \log Z(\eta) + \text{const}` with
+        :math:`p_\eta \propto e^{-\lambda^\top T}`: a reverse-KL fit to a fixed Gibbs form, whose
+        gradient carries no half-batch violation. :meth:`update_multipliers` then takes the full
+        Newton step (:math:`\rho = 1`) and :meth:`update_penalty` leaves :math:`c` at 0.
+
+        Example:
+            >>> alm = AugmentedLagrangian(torch.tensor([1.0]), ["=="], dual_step=0.25)
+            >>> alm.set_covariance(torch.eye(1)); alm.drop_penalty(); alm.update_multipliers(torch.tensor([0.5]))
+            >>> alm.c, alm.lam.tolist()
+            (0.0, [0.5])
+        """
+        self.c = 0.0
 
     def set_covariance(self, cov: Tensor) -> None:
         r"""Set :math:`W = \Sigma_{\mathcal E}^{-1}` and :math:`s` from the covariance ``(M, M)`` of the statistics.
@@ -198,6 +215,8 @@ class AugmentedLagrangian:
         :math:`t > 0` and :math:`u < 1 - p/2`, :math:`u \sim U(0, 1)`. Returns
         whether :math:`c` grew.
         """
+        if self.c == 0:  # dropped for good (drop_penalty)
+            return False
         t, p = stats.ttest_ind(norms_after, self.gamma * norms_before, equal_var=False)
         if np.isfinite(t) and t > 0 and rng.uniform() < 1.0 - p / 2.0 and self.c < self.c_max:
             self.c = min(self.c * self.beta, self.c_max)

@@ -22,7 +22,12 @@ DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 #: settings added after checkpoints and model files were first written, with the value
 #: that reproduces what a file without them ran (a model without a tail layer, a cold start)
-SAVED_BEFORE: dict[str, object] = {"warm_start": False, "tails": False, "simplex_map": "additive-logistic"}
+SAVED_BEFORE: dict[str, object] = {
+    "warm_start": False,
+    "tails": False,
+    "simplex_map": "additive-logistic",
+    "gibbs_stage": False,
+}
 
 
 def saved_settings(saved: dict[str, object]) -> dict[str, object]:
@@ -123,6 +128,16 @@ class SolverConfig:
     is stricter than the verdict (its standard errors are larger): at 50,000
     draws, runs the verdict would have called converged trained on past their
     passing states.
+
+    ``gibbs_stage``: a solve that has not stopped after ``min_outer`` outer
+    iterations drops the penalty for good (c = 0) and trains on the plain
+    Lagrangian, a reverse-KL fit to the Gibbs form :math:`p_\eta`, with full
+    Newton steps of the multipliers (:mod:`~maxent_mdn.training.loop`). By
+    then the growing c made the penalty's gradient mostly half-batch noise:
+    Dirichlet D = 20, seed 0, 5 minutes: KL 0.046 with the penalty to the end,
+    0.008-0.011 with the second stage; the 8-D quartic product 0.0146 (not
+    converged) and 0.0017 (converged). ``False`` keeps the penalty to the end
+    (files written before this setting resume that way).
     """
 
     base: str = DEFAULTS.base
@@ -164,6 +179,7 @@ class SolverConfig:
     kl_upper_tol: float = 0.02
     trace_samples: int = 4096
     stop_samples: int | None = None
+    gibbs_stage: bool = True
     seed: int = 0
     device: str = "cpu"
     dtype: str = "float32"
@@ -228,7 +244,7 @@ class SolverConfig:
     def _check_types(self) -> None:
         if not isinstance(self.seed, int):
             raise TypeError(f"seed must be an integer, got {self.seed!r}")
-        for name in ("tails", "warm_start", "standardize"):
+        for name in ("tails", "warm_start", "standardize", "gibbs_stage"):
             if not isinstance(getattr(self, name), bool):
                 raise TypeError(f"{name} must be True or False, got {getattr(self, name)!r}")
 

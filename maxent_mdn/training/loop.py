@@ -11,6 +11,18 @@ iteration :math:`k` is
 3. :func:`after_inner_run`: the convergence test, then (unless it stops) the
    multiplier step and the penalty update (MEFN's algorithm 1).
 
+From outer iteration ``min_outer`` on, a solve that has not stopped runs its
+second stage (``gibbs_stage``): the penalty is dropped for good
+(:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
+each inner run is a reverse-KL fit of the flow to the Gibbs form
+:math:`p_\eta \propto e^{-\lambda^\top T}` with no half-batch violation in its
+gradient, and the multipliers take the whitened Newton step
+:math:`\lambda \leftarrow \lambda + \rho W \hat g` on the test's violations, whose
+fixed point is the flow that meets the constraints. The penalty's gradient
+:math:`c\, g^{(2)} \nabla g^{(1)}` is :math:`c` times the noise of a half batch
+once the violations reach their sampling floor, and :math:`c` has grown by then
+(to 64 on a 20-D Dirichlet by step 1,750).
+
 A non-finite value anywhere in step 1, or a batch violation beyond
 :func:`divergence_limit`, raises ``FloatingPointError``;
 :func:`roll_back` restores the flow to the start of the inner run and halves
@@ -77,11 +89,12 @@ class SolverState:
         best: the passing state with the smallest certified ``kl_upper`` so far (its ``step``,
             ``kl_upper``, ``flow`` and ``alm`` state), which :func:`keep_best` returns to when training
             goes on past it without stopping; ``None`` before the first stop check.
+        gibbs: whether the second stage (no penalty, :func:`after_inner_run`) has begun.
 
     Example:
         >>> state = SolverState()
         >>> state.step, sorted(state.as_dict())[:3]
-        (0, ['best', 'history', 'lr_scale'])
+        (0, ['best', 'gibbs', 'history'])
     """
 
     step: int = 0
@@ -92,6 +105,7 @@ class SolverState:
     norms_before: torch.Tensor | None = None
     history: list[dict[str, float]] = dataclasses.field(default_factory=list)
     best: dict[str, Any] | None = None
+    gibbs: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         """The fields by name (not copied), as a checkpoint stores them."""
@@ -362,9 +376,12 @@ def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_c
             return True
         _remember_if_best(run, state, check["stop_kl_upper"])
     alm.set_covariance(cov)
+    if cfg.gibbs_stage and not state.gibbs and state.outer >= cfg.min_outer:  # not the answer yet: see above
+        state.gibbs = True
+        alm.drop_penalty()
     alm.update_multipliers(g_after.mean(0))
     norms_after = alm.norms(g_after)
-    if not converged:  # at the noise floor norms cannot shrink; growing c there only adds noise
+    if not converged and alm.c > 0:  # at the noise floor norms cannot shrink; growing c there only adds noise
         alm.update_penalty(state.norms_before, norms_after, run.rng)
     state.norms_before = norms_after
     return False
