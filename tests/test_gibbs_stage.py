@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 import torch
+from loop_helpers import small_training
 
-from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive, SolverConfig, make_flow
+from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive
 from maxent_mdn.objective.lagrangian import AugmentedLagrangian
 from maxent_mdn.training import solve
-from maxent_mdn.training.averaging import TailAverage
-from maxent_mdn.training.distributed import World
-from maxent_mdn.training.loop import SolverState, Training, after_inner_run
-from maxent_mdn.training.progress import Progress
+from maxent_mdn.training.loop import SolverState, after_inner_run
 
 # N(0.3, 0.5^2) is the answer: eta* = (mu / s^2, -1 / (2 s^2)) for the rows (E x, E x^2)
 MU, S = 0.3, 0.5
@@ -24,25 +20,6 @@ ETA_STAR = torch.tensor([MU / S**2, -0.5 / S**2], dtype=torch.float64)
 def _problem() -> MaxEntProblem:
     second = Expectation(lambda x: x[..., 0] ** 2, MU**2 + S**2, name="m2")
     return MaxEntProblem(1, [Mean(MU, name="m1"), second], name="normal")
-
-
-def _training(problem: MaxEntProblem, **settings: object) -> tuple[Training, SolverState]:
-    torch.manual_seed(0)
-    cfg = SolverConfig(**{"steps": 40, "inner_steps": 20, "batch": 64, "log_every": 5, **settings}).validate()
-    flow = make_flow(problem.dim, base="gaussian", transform="coupling", layers=2, hidden=8)
-    alm = AugmentedLagrangian(problem.targets, problem.relations, c0=4.0)
-    run = Training(
-        problem,
-        cfg,
-        flow,
-        alm,
-        World(use_process_group=False),
-        TailAverage(flow),
-        Progress(cfg.steps, mode=False),
-        np.random.default_rng(0),
-        time.perf_counter(),
-    )
-    return run, SolverState(norms_before=alm.norms(torch.zeros(1, len(problem.labels))))
 
 
 def test_without_the_penalty_the_loss_is_the_reverse_kl_to_the_gibbs_form_up_to_a_constant() -> None:
@@ -88,7 +65,7 @@ def test_without_the_penalty_the_multipliers_take_the_full_newton_step_and_c_sta
 def test_the_solve_drops_the_penalty_after_min_outer_iterations_unless_switched_off(
     gibbs_stage: bool,
 ) -> None:
-    run, state = _training(_problem(), patience=1, min_outer=2, gibbs_stage=gibbs_stage)
+    run, state = small_training(_problem(), c0=4.0, patience=1, min_outer=2, gibbs_stage=gibbs_stage)
     state.outer = 1
     assert after_inner_run(run, state) is False
     assert not state.gibbs and run.alm.c >= 4.0  # before min_outer: the augmented Lagrangian as before

@@ -10,14 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from loop_helpers import small_training
 
-from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive, SolverConfig, make_flow
-from maxent_mdn.objective.lagrangian import AugmentedLagrangian
-from maxent_mdn.training.averaging import TailAverage
-from maxent_mdn.training.distributed import World
+from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive, SolverConfig
 from maxent_mdn.training.loop import (
     SolverState,
-    Training,
     after_inner_run,
     divergence_limit,
     inner_run,
@@ -26,28 +23,8 @@ from maxent_mdn.training.loop import (
     outer_iteration,
     roll_back,
 )
-from maxent_mdn.training.progress import Progress
 
 TRAINING = Path(__file__).resolve().parents[1] / "maxent_mdn" / "training"
-
-
-def _training(problem: MaxEntProblem, **settings: object) -> tuple[Training, SolverState]:
-    torch.manual_seed(0)
-    cfg = SolverConfig(**{"steps": 40, "inner_steps": 20, "batch": 64, "log_every": 5, **settings}).validate()
-    flow = make_flow(problem.dim, base="gaussian", transform="coupling", layers=2, hidden=8)
-    alm = AugmentedLagrangian(problem.targets, problem.relations)
-    run = Training(
-        problem,
-        cfg,
-        flow,
-        alm,
-        World(use_process_group=False),
-        TailAverage(flow),
-        Progress(cfg.steps, mode=False),
-        np.random.default_rng(0),
-        time.perf_counter(),
-    )
-    return run, SolverState(norms_before=alm.norms(torch.zeros(1, len(problem.labels))))
 
 
 def test_state_round_trips_through_a_checkpoint_dict():
@@ -63,7 +40,7 @@ def test_learning_rate_decays_per_outer_iteration_down_to_the_floor_and_keeps_th
 
 
 def test_an_inner_run_appends_history_but_leaves_the_counters():
-    run, state = _training(MaxEntProblem(1, [Mean(0.0)]))
+    run, state = small_training(MaxEntProblem(1, [Mean(0.0)]))
     before = copy.deepcopy(run.flow.state_dict())
     inner_run(run, state, lr=1e-2)
     assert (state.step, state.outer) == (0, 0)
@@ -78,7 +55,7 @@ def test_a_fault_rolls_back_the_flow_and_halves_the_rate_until_the_limit():
         calls["n"] += 1
         return x[..., 0] * (float("nan") if calls["n"] == 7 else 1.0)
 
-    run, state = _training(MaxEntProblem(1, [Expectation(flaky, 0.0, name="flaky")]), max_rollbacks=1)
+    run, state = small_training(MaxEntProblem(1, [Expectation(flaky, 0.0, name="flaky")]), max_rollbacks=1)
     before = copy.deepcopy(run.flow.state_dict())
     with pytest.warns(UserWarning, match="step 6: constraint statistic flaky.* rolled back to step 0"):
         assert outer_iteration(run, state) is False
@@ -90,7 +67,7 @@ def test_a_fault_rolls_back_the_flow_and_halves_the_rate_until_the_limit():
 
 
 def test_the_divergence_limit_scales_the_last_tests_largest_batch_to_the_training_batch():
-    run, state = _training(MaxEntProblem(1, [Mean(0.0)]))  # batch 64, test batches of 2000
+    run, state = small_training(MaxEntProblem(1, [Mean(0.0)]))  # batch 64, test batches of 2000
     state.norms_before = np.array([0.1, 0.3, 0.2])
     assert divergence_limit(run, state) == pytest.approx(10 * 0.3 * np.sqrt(2000 / 64))
     state.norms_before = np.zeros(3)  # a perfect last test: the noise of one whitened row in 64 draws
@@ -102,7 +79,7 @@ def test_the_divergence_limit_scales_the_last_tests_largest_batch_to_the_trainin
 def test_a_diverging_inner_run_is_rolled_back_before_the_multipliers_follow_it():
     """The last test saw the flow on target (norms 0); a batch 5 standard deviations off is 40x the limit's
     noise level, so the first step raises and the flow returns to the snapshot at half the rate."""
-    run, state = _training(MaxEntProblem(1, [Mean(5.0, name="m")]))
+    run, state = small_training(MaxEntProblem(1, [Mean(5.0, name="m")]))
     state.norms_before = np.zeros(5)
     before = copy.deepcopy(run.flow.state_dict())
     with pytest.warns(
@@ -118,12 +95,14 @@ def test_a_diverging_inner_run_is_rolled_back_before_the_multipliers_follow_it()
 
 def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve():
     problem = MaxEntProblem(1, [Mean(3.0)])  # the untrained flow's mean is far from 3: the test fails
-    run, state = _training(problem, patience=1, min_outer=1)
+    run, state = small_training(problem, patience=1, min_outer=1)
     state.outer = 1
     assert after_inner_run(run, state) is False
     assert state.passes == 0 and float(run.alm.lam[0]) != 0.0
 
-    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    run, state = small_training(
+        MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20
+    )
     with torch.no_grad():  # a flow with mean exactly 0: the test passes
         for p in run.flow.parameters():
             p.zero_()
@@ -138,7 +117,9 @@ def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve
 def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_passes_stops_it(
     verdict: float, stops: bool
 ) -> None:
-    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    run, state = small_training(
+        MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20
+    )
     with torch.no_grad():  # a flow with mean exactly 0: the constraint test passes
         for p in run.flow.parameters():
             p.zero_()
@@ -151,7 +132,9 @@ def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_pas
 
 
 def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_best() -> None:
-    run, state = _training(MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20)
+    run, state = small_training(
+        MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20
+    )
     with torch.no_grad():
         for p in run.flow.parameters():
             p.zero_()
@@ -177,7 +160,7 @@ def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_bes
 
 
 def test_a_flow_that_fails_the_constraint_test_is_not_checked_for_a_stop() -> None:
-    run, state = _training(MaxEntProblem(1, [Mean(3.0)]), patience=1, min_outer=1)
+    run, state = small_training(MaxEntProblem(1, [Mean(3.0)]), patience=1, min_outer=1)
     state.outer = 1
     assert after_inner_run(run, state, stop_check=lambda *a: pytest.fail("checked a failing flow")) is False
 
