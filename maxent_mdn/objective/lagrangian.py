@@ -151,7 +151,8 @@ class AugmentedLagrangian:
         is solved exactly, but after a short, noisy inner run it amplifies the
         error of :math:`\hat g` by :math:`c`. The step is capped at
         :math:`\rho` (``dual_step``, 1 = a Newton step in the whitened metric),
-        while the penalty keeps its full :math:`c`.
+        while the penalty keeps its full :math:`c`. Without a penalty (:meth:`drop_penalty`) the step
+        is the full Newton step.
         """
         size = 1.0 if self.c == 0 else min(self.c, self.dual_step)  # c = 0: drop_penalty, the Newton step
         g_hat = g_hat.double().cpu()

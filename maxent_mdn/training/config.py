@@ -133,10 +133,11 @@ class SolverConfig:
     iterations drops the penalty for good (c = 0) and trains on the plain
     Lagrangian, a reverse-KL fit to the Gibbs form :math:`p_\eta`, with full
     Newton steps of the multipliers (:mod:`~maxent_mdn.training.loop`). By
-    then the growing c made the penalty's gradient mostly half-batch noise:
-    Dirichlet D = 20, seed 0, 5 minutes: KL 0.046 with the penalty to the end,
-    0.008-0.011 with the second stage; the 8-D quartic product 0.0146 (not
-    converged) and 0.0017 (converged). ``False`` keeps the penalty to the end
+    then the growing c made the penalty's gradient mostly half-batch noise
+    (one thread, 5 minutes, seeds 0-2): Dirichlet D = 20 KL 0.034-0.052 with
+    the penalty to the end, 0.011 with the second stage; the 8-D quartic
+    product 0.015-0.019 and 0.0017-0.0028 (README, "Then the penalty stopped
+    at the twelfth outer iteration"). ``False`` keeps the penalty to the end
     (files written before this setting resume that way).
     """
 

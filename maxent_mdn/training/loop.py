@@ -16,9 +16,11 @@ second stage (``gibbs_stage``): the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form
 :math:`p_\eta \propto e^{-\lambda^\top T}` with no half-batch violation in its
-gradient, and the multipliers take the whitened Newton step
-:math:`\lambda \leftarrow \lambda + \rho W \hat g` on the test's violations, whose
-fixed point is the flow that meets the constraints. The penalty's gradient
+gradient, and the multipliers take the full whitened Newton step
+:math:`\lambda \leftarrow \lambda + W \hat g` on the test's violations, whose
+fixed point is the flow that meets the constraints (the cap ``dual_step`` is for
+a flow that has not yet fit :math:`p_\eta`; after a warm start it left 10 power
+moments unconverged for 12 outer iterations). The penalty's gradient
 :math:`c\, g^{(2)} \nabla g^{(1)}` is :math:`c` times the noise of a half batch
 once the violations reach their sampling floor, and :math:`c` has grown by then
 (to 64 on a 20-D Dirichlet by step 1,750).
@@ -358,7 +360,8 @@ def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_c
     The solve stops after ``patience`` consecutive passes, at least ``min_outer`` outer iterations in,
     if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
     rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
-    (optional) adds columns to this step's history row.
+    (optional) adds columns to this step's history row. From ``min_outer`` outer iterations on, a solve
+    that did not stop drops the penalty for good (``cfg.gibbs_stage``; the module's docstring).
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
