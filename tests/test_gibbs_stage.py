@@ -82,7 +82,15 @@ def test_a_solve_runs_its_second_stage_in_the_history_and_still_meets_its_constr
     within 2% of the mean and 0.02 of the multiplier (a short run: 1,200 steps, 4 of them without the penalty)."""
     problem = MaxEntProblem(1, [Mean(2.0)], support=Positive(), name="exp")
     small = {"steps": 1200, "inner_steps": 150, "min_outer": 4, "test_batches": 20, "test_batch_size": 1000}
-    result = solve(problem, progress=False, eval_samples=20_000, trace_samples=0, stop_samples=0, **small)
+    result = solve(
+        problem,
+        progress=False,
+        eval_samples=20_000,
+        trace_samples=0,
+        stop_samples=0,
+        gibbs_stage=True,
+        **small,
+    )
     history = result.history.dropna(subset=["c"])
     assert (history.loc[history["step"] > 600, "c"] == 0).all() and (
         history.loc[history["step"] <= 600, "c"] > 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from collections.abc import Callable
@@ -128,10 +129,31 @@ def test_a_gaussian_far_from_the_origin_on_its_own_scale() -> None:
 
 
 @pytest.mark.slow
+def test_the_certificate_stays_conservative_on_a_20_dimensional_dirichlet(
+    record_property: Callable[[str, object], None],
+) -> None:
+    """Where the flow falls short (default budget, KL about 0.24), the gap's upper end still covers the truth.
+
+    Measured (one thread, seeds 0 and 1): KL 0.236 and 0.246; the point gap 0.161 ± 0.010 and 0.233 ± 0.026 (at
+    seed 0 the point gap plus two standard errors, 0.180, misses the KL: importance sampling errs low at
+    ESS 40%); gap_upper 0.415 and 0.994 (ESS 40% and 1.7%), both above it; neither run reports converged
+    (both did before the gap decided convergence).
+    """
+    from maxent_mdn.experiments.cases import dirichlet_case
+
+    result = solve(dirichlet_case(dim=20), progress=False, seed=0)
+    cert = result.certificate.certificate
+    record_property("kl_gap_gap_upper", (result.kl_to_reference, cert.gap, cert.gap_upper))
+    assert math.isfinite(cert.gap_upper), result.table()
+    assert cert.gap_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
+    assert not result.converged, result.table()
+
+
+@pytest.mark.slow
 def test_a_20_dimensional_dirichlet_reaches_its_answer_and_its_certificate_covers_the_truth(
     record_property: Callable[[str, object], None],
 ) -> None:
-    """Dirichlet D = 20 with unequal alpha, default settings, seeds 0, 1, 2: median KL <= 0.02 (issue 19's
+    """Dirichlet D = 20 with unequal alpha, default settings with the second stage (``gibbs_stage=True``), seeds 0-2: median KL <= 0.02 (issue 19's
     target), every seed <= 0.04, the certified bound ``kl_upper`` at least the KL (up to two standard errors)
     and no seed converged above 0.02.
 
@@ -143,7 +165,7 @@ def test_a_20_dimensional_dirichlet_reaches_its_answer_and_its_certificate_cover
 
     kls = []
     for seed in (0, 1, 2):
-        result = solve(dirichlet_case(dim=20), progress=False, seed=seed)
+        result = solve(dirichlet_case(dim=20), progress=False, seed=seed, gibbs_stage=True)
         cert = result.certificate.certificate
         assert result.kl_to_reference <= 0.04, result.table()
         assert cert.kl_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
@@ -157,7 +179,7 @@ def test_a_20_dimensional_dirichlet_reaches_its_answer_and_its_certificate_cover
 def test_a_product_of_eight_bimodal_quartics_reaches_its_answer(
     record_property: Callable[[str, object], None],
 ) -> None:
-    """E x_i^2 = 1, E x_i^4 = 1.5 for i = 1..8 (256 modes), default settings, seeds 0, 1, 2: median KL <= 0.01,
+    """E x_i^2 = 1, E x_i^4 = 1.5 for i = 1..8 (256 modes), default settings with ``gibbs_stage=True``, seeds 0-2: median KL <= 0.01,
     every seed <= 0.02 (issue 19's target) with every row within 1% of its target, none converged above 0.02.
 
     Measured (one thread): KL 0.0017 / 0.0023 / 0.0028 with the second stage, worst rows 0.75%, 0.69%, 0.52%
@@ -168,7 +190,8 @@ def test_a_product_of_eight_bimodal_quartics_reaches_its_answer(
 
     kls = []
     for seed in (0, 1, 2):
-        result = solve(quartic_product(8), progress=False, seed=seed, reference=quartic_product_reference(8))
+        reference = quartic_product_reference(8)
+        result = solve(quartic_product(8), progress=False, seed=seed, reference=reference, gibbs_stage=True)
         assert result.kl_to_reference <= 0.02, result.table()
         assert result.constraints["within_1pct"].all(), result.table()
         assert not (result.converged and result.kl_to_reference > 0.02), result.table()

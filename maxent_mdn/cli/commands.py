@@ -40,7 +40,7 @@ def _flag(setting: str) -> str:
     """The option that sets ``setting``: ``time_limit`` -> ``--time-limit``, ``warm_start`` -> ``--no-warm-start``."""
     special = {
         "warm_start": "--no-warm-start",
-        "gibbs_stage": "--no-gibbs-stage",
+        "gibbs_stage": "--gibbs-stage/--no-gibbs-stage",
         "tails": "--tails/--no-tails",
     }
     return special.get(setting, f"--{setting.replace('_', '-')}")

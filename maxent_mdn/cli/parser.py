@@ -153,12 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
         "free coordinates, or statistics that touch at most two coordinates each on a product support)",
     )
     train.add_argument(
-        "--no-gibbs-stage",
-        dest="gibbs_stage",
-        action="store_false",
+        "--gibbs-stage",
+        action=argparse.BooleanOptionalAction,
         default=None,
-        help="keep the penalty to the end (default: after min_outer outer iterations without a certified stop, "
-        "train on without it, a reverse-KL fit to the Gibbs form exp(eta.T))",
+        help="after 12 outer iterations without a certified stop, train on without the penalty: a reverse-KL fit "
+        "to the Gibbs form exp(eta.T) with Newton steps of the multipliers (default off)",
     )
     train.add_argument(
         "--tails",

@@ -11,8 +11,8 @@ iteration :math:`k` is
 3. :func:`after_inner_run`: the convergence test, then (unless it stops) the
    multiplier step and the penalty update (MEFN's algorithm 1).
 
-From outer iteration ``min_outer`` on, a solve that has not stopped runs its
-second stage (``gibbs_stage``): the penalty is dropped for good
+With ``gibbs_stage`` (off by default), from outer iteration ``min_outer`` on, a solve
+that has not stopped runs a second stage: the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form
 :math:`p_\eta \propto e^{-\lambda^\top T}` with no half-batch violation in its
@@ -360,8 +360,8 @@ def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_c
     The solve stops after ``patience`` consecutive passes, at least ``min_outer`` outer iterations in,
     if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
     rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
-    (optional) adds columns to this step's history row. From ``min_outer`` outer iterations on, a solve
-    that did not stop drops the penalty for good (``cfg.gibbs_stage``; the module's docstring).
+    (optional) adds columns to this step's history row. With ``cfg.gibbs_stage``, from ``min_outer`` outer iterations
+    on, a solve that did not stop drops the penalty for good (the module's docstring).
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
