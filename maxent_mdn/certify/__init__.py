@@ -8,11 +8,11 @@ from .dual import (
     certify,
     dual_terms,
     natural_parameters,
-    pareto_k,
     polish,
 )
 from .gibbs import Gibbs, LowAcceptanceError, MHDraws
 from .start import fit_natural_parameters, importance_ess, starting_point
+from .weights import ess_fraction, pareto_k
 
 __all__ = [
     "Certificate",
@@ -24,6 +24,7 @@ __all__ = [
     "admissible",
     "certify",
     "dual_terms",
+    "ess_fraction",
     "fit_natural_parameters",
     "importance_ess",
     "natural_parameters",

@@ -34,7 +34,8 @@ import torch
 from torch import Tensor
 
 from ..problem.spec import MaxEntProblem
-from .dual import Certificate, pareto_k
+from .dual import Certificate
+from .weights import pareto_k
 
 __all__ = ["Gibbs", "LowAcceptanceError", "MHDraws"]
 

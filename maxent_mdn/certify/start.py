@@ -19,7 +19,8 @@ import torch
 from torch import Tensor
 
 from ..problem.spec import MaxEntProblem
-from .dual import admissible, dual_terms, ess_fraction
+from .dual import admissible, dual_terms
+from .weights import ess_fraction
 
 __all__ = ["fit_natural_parameters", "importance_ess", "starting_point"]
 
