@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -15,6 +15,21 @@ settings.load_profile("repro")
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread_for_slow_tests(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Slow (and scale) tests train on one thread: their bars were measured so, a solve's outcome depends on
+    the thread count (rounding), and CI runs them two at a time (``pytest -m slow -n 2``) on two cores."""
+    if request.node.get_closest_marker("slow") is None and request.node.get_closest_marker("scale") is None:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 class _SolveCalled(Exception):

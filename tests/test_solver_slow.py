@@ -129,83 +129,81 @@ def test_a_gaussian_far_from_the_origin_on_its_own_scale() -> None:
 
 
 @pytest.mark.slow
-def test_the_certificate_stays_conservative_on_a_20_dimensional_dirichlet(
-    record_property: Callable[[str, object], None],
-) -> None:
-    """Where the flow falls short (default budget, KL about 0.24), the gap's upper end still covers the truth.
+def test_the_certificate_stays_conservative_where_the_flow_falls_short() -> None:
+    """Dirichlet D = 20 trained for 1,500 of its 6,000 steps (a quarter of the budget, half of ``min_outer``'s
+    3,000): the flow falls short, and the gap's upper end still covers the truth and the run does not report
+    converged.
 
-    Measured (one thread, seeds 0 and 1): KL 0.236 and 0.246; the point gap 0.161 ± 0.010 and 0.233 ± 0.026 (at
-    seed 0 the point gap plus two standard errors, 0.180, misses the KL: importance sampling errs low at
-    ESS 40%); gap_upper 0.415 and 0.994 (ESS 40% and 1.7%), both above it; neither run reports converged
-    (both did before the gap decided convergence).
+    This is the claim the test made at the full budget when that budget left KL at 0.24 (one thread, seeds 0
+    and 1: KL 0.236 and 0.246, gap_upper 0.415 and 0.994 at ESS 40% and 1.7%; the point gap plus two standard
+    errors, 0.180, missed the KL at seed 0: importance sampling errs low). The full budget now ends near KL
+    0.05 (0.011 with ``gibbs_stage``, below), so a short budget keeps the flow where the claim is tested, at a
+    quarter of the cost.
     """
     from maxent_mdn.experiments.cases import dirichlet_case
 
-    result = solve(dirichlet_case(dim=20), progress=False, seed=0)
+    result = solve(dirichlet_case(dim=20), progress=False, seed=0, steps=1500)
     cert = result.certificate.certificate
-    record_property("kl_gap_gap_upper", (result.kl_to_reference, cert.gap, cert.gap_upper))
+    assert result.kl_to_reference > 0.02, f"the flow did not fall short: {result.table()}"
     assert math.isfinite(cert.gap_upper), result.table()
     assert cert.gap_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
     assert not result.converged, result.table()
 
 
-@pytest.mark.slow
+@pytest.mark.scale
+@pytest.mark.parametrize("seed", [0, 1, 2])
 def test_a_20_dimensional_dirichlet_reaches_its_answer_and_its_certificate_covers_the_truth(
-    record_property: Callable[[str, object], None],
+    seed: int,
 ) -> None:
-    """Dirichlet D = 20 with unequal alpha, default settings with the second stage (``gibbs_stage=True``), seeds 0-2: median KL <= 0.02 (issue 19's
-    target), every seed <= 0.04, the certified bound ``kl_upper`` at least the KL (up to two standard errors)
-    and no seed converged above 0.02.
+    """Dirichlet D = 20 with unequal alpha, default settings with the second stage (``gibbs_stage=True``) and
+    4,500 steps, each of seeds 0-2: KL <= 0.02 (issue 19's target), the certified bound ``kl_upper`` at least
+    the KL (up to two standard errors) and not converged above 0.02.
 
-    Measured (one thread, 5-minute limit, 4,000-4,500 of the 6,000 steps): KL 0.0111 / 0.0113 / 0.0112 with the second stage
-    (``gibbs_stage``); 0.052 / 0.050 / 0.034 with the penalty to the end, 0.24 with the Gumbel-MoG base and no
-    ``Tails`` (when this test asserted only that the certificate covered the truth where the flow fell short).
+    Measured (one thread, a 5-minute limit that ended the runs at 4,000-4,500 of the 6,000 steps; 4,500 is
+    that budget made machine-independent): KL 0.0111 / 0.0113 / 0.0112 with the second stage; 0.052 / 0.050 /
+    0.034 with the penalty to the end, 0.24 with the Gumbel-MoG base and no ``Tails``. As a test (one thread):
+    passed, 434 s per seed. Marked ``scale``, not ``slow``: CI's 90 minutes do not hold it.
     """
     from maxent_mdn.experiments.cases import dirichlet_case
 
-    kls = []
-    for seed in (0, 1, 2):
-        result = solve(dirichlet_case(dim=20), progress=False, seed=seed, gibbs_stage=True)
-        cert = result.certificate.certificate
-        assert result.kl_to_reference <= 0.04, result.table()
-        assert cert.kl_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
-        assert not (result.converged and result.kl_to_reference > 0.02), result.table()
-        kls.append(result.kl_to_reference)
-    record_property("kl_seeds_0_1_2", kls)
-    assert sorted(kls)[1] <= 0.02, f"KL per seed {kls}"
+    result = solve(dirichlet_case(dim=20), progress=False, seed=seed, steps=4500, gibbs_stage=True)
+    cert = result.certificate.certificate
+    assert result.kl_to_reference <= 0.02, result.table()
+    assert cert.kl_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
+    assert not (result.converged and result.kl_to_reference > 0.02), result.table()
 
 
-@pytest.mark.slow
-def test_a_product_of_eight_bimodal_quartics_reaches_its_answer(
-    record_property: Callable[[str, object], None],
-) -> None:
-    """E x_i^2 = 1, E x_i^4 = 1.5 for i = 1..8 (256 modes), default settings with ``gibbs_stage=True``, seeds 0-2: median KL <= 0.01,
-    every seed <= 0.02 (issue 19's target) with every row within 1% of its target, none converged above 0.02.
+@pytest.mark.scale
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_product_of_eight_bimodal_quartics_reaches_its_answer(seed: int) -> None:
+    """E x_i^2 = 1, E x_i^4 = 1.5 for i = 1..8 (256 modes), default settings with ``gibbs_stage=True``, each of
+    seeds 0-2: KL <= 0.01 (issue 19's target is 0.02) with every row within 1% of its target, and not converged
+    above 0.02.
 
     Measured (one thread): KL 0.0017 / 0.0023 / 0.0028 with the second stage, worst rows 0.75%, 0.69%, 0.52%
     off (none converged: the test's Bonferroni interval over 16 rows cannot confirm 1%); 0.0146 / 0.0183 /
-    0.0189 with the penalty to the end, none converged.
+    0.0189 with the penalty to the end, none converged. As a test (one thread): passed, 260-300 s per seed.
+    Marked ``scale``, not ``slow``: CI's 90 minutes do not hold it.
     """
     from maxent_mdn.experiments.scale_cases import quartic_product, quartic_product_reference
 
-    kls = []
-    for seed in (0, 1, 2):
-        reference = quartic_product_reference(8)
-        result = solve(quartic_product(8), progress=False, seed=seed, reference=reference, gibbs_stage=True)
-        assert result.kl_to_reference <= 0.02, result.table()
-        assert result.constraints["within_1pct"].all(), result.table()
-        assert not (result.converged and result.kl_to_reference > 0.02), result.table()
-        kls.append(result.kl_to_reference)
-    record_property("kl_seeds_0_1_2", kls)
-    assert sorted(kls)[1] <= 0.01, f"KL per seed {kls}"
+    result = solve(
+        quartic_product(8),
+        progress=False,
+        seed=seed,
+        reference=quartic_product_reference(8),
+        gibbs_stage=True,
+    )
+    assert result.kl_to_reference <= 0.01, result.table()
+    assert result.constraints["within_1pct"].all(), result.table()
+    assert not (result.converged and result.kl_to_reference > 0.02), result.table()
 
 
 @pytest.mark.slow
-def test_a_10_dimensional_dirichlet_reaches_its_answer_with_default_settings(
-    record_property: Callable[[str, object], None],
-) -> None:
-    """Dirichlet D = 10 with unequal alpha (the scale experiment's case), default settings, seeds 0, 1, 2:
-    median KL <= 0.01 (issue 19's target), every seed <= 0.02, and no seed converged above 0.02.
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_10_dimensional_dirichlet_reaches_its_answer_with_default_settings(seed: int) -> None:
+    """Dirichlet D = 10 with unequal alpha (the scale experiment's case), default settings, each of seeds 0-2:
+    KL <= 0.01 (issue 19's target is 0.02), and not converged above 0.02.
 
     Nine flow coordinates: ``base="auto"`` picks the Gaussian base. Measured (one thread, 5-minute limit):
     KL 0.0034 / 0.0040 / 0.0044, seeds 0 and 1 converged at 3000 and 3250 steps, seed 2 trained to 6000
@@ -213,12 +211,7 @@ def test_a_10_dimensional_dirichlet_reaches_its_answer_with_default_settings(
     """
     from maxent_mdn.experiments.cases import dirichlet_case
 
-    kls = []
-    for seed in (0, 1, 2):
-        result = solve(dirichlet_case(dim=10), progress=False, seed=seed)
-        assert result.config.base == "gaussian", result.config
-        assert result.kl_to_reference <= 0.02, result.table()
-        assert not (result.converged and result.kl_to_reference > 0.02), result.table()
-        kls.append(result.kl_to_reference)
-    record_property("kl_seeds_0_1_2", kls)
-    assert sorted(kls)[1] <= 0.01, f"KL per seed {kls}"
+    result = solve(dirichlet_case(dim=10), progress=False, seed=seed)
+    assert result.config.base == "gaussian", result.config
+    assert result.kl_to_reference <= 0.01, result.table()
+    assert not (result.converged and result.kl_to_reference > 0.02), result.table()
