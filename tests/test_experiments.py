@@ -103,7 +103,37 @@ def _synthetic_tables() -> dict[str, pd.DataFrame]:
         for row in solve[:2]
         for c, d in (("dirichlet-10d", 10), ("power-bimodal-8", 1), ("quartic-product-4d", 4))
     ]
+    mixture = {
+        sweep: pd.DataFrame(
+            [
+                {
+                    "case": case,
+                    "dim": dim,
+                    "base": b,
+                    "components": 8,
+                    "transform": transform,
+                    "layers": layers,
+                    "bins": 16,
+                    "seed": s,
+                    "kl": rng.uniform(0.001, 0.1),
+                    "converged": bool(s),
+                    "steps": 6000,
+                    "cpu_seconds": 100.0,
+                }
+                for case, dim in cases
+                for b in bases[:3]
+                for transform, layers in (("planar", 10), ("spline", None))
+                for s in range(2)
+            ]
+        )
+        for sweep, cases in (
+            ("mixture_separation", [("modes-1d-sep4", 1), ("modes-1d-sep16", 1), ("modes-2d-sep8", 2)]),
+            ("mixture_flows", [("modes-2d-sep8", 2), ("trimodal-1d", 1)]),
+            ("mixture_modes", [("modes-4d-sep8", 4)]),
+        )
+    }
     return {
+        **mixture,
         "scale": pd.DataFrame(scale),
         "dirichlet": pd.DataFrame(solve),
         "multimodal": pd.DataFrame(solve),
@@ -131,6 +161,9 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
     scale = (out / "scale.md").read_text().splitlines()  # the scale experiment's own table, one row per case
     assert len(scale) == 2 + 3 and scale[3].startswith("| power-bimodal-8 | 1 | 8 |")
     assert scale[3].endswith("| 2/2 | 1/2 | 1/2 | 10 |")  # seed 1 "converged" with a KL above 0.02: counted
+    mixture = (out / "mixture.md").read_text().splitlines()  # one row per sweep, case, flow, K and base
+    assert len(mixture) == 2 + (3 + 2 + 1) * 2 * 3
+    assert "| separation | modes-1d-sep4 | planar-10 | - | gaussian | 2 |" in "\n".join(mixture)
     pngs = sorted(p.name for p in out.glob("*.png"))
     assert len(pngs) == len(FIGURES) and len(list(out.glob("*.pdf"))) == len(FIGURES)
     assert all((out / p).stat().st_size > 5000 for p in pngs)

@@ -14,9 +14,10 @@ from ..datasets import DATASETS
 from ..model import BASES
 from ..model.base import ESTIMATORS
 from ..training.fit import MODELS
+from .mixture_cases import SEPARATIONS
 from .scale_cases import SCALE_CASES
 
-__all__ = ["EXPERIMENTS", "Run", "runs"]
+__all__ = ["EXPERIMENTS", "MIXTURE_COMPONENTS", "MIXTURE_FLOWS", "Run", "runs"]
 
 EXPERIMENTS: tuple[str, ...] = (
     "dirichlet",
@@ -26,7 +27,20 @@ EXPERIMENTS: tuple[str, ...] = (
     "temperature",
     "density",
     "scale",
+    "mixture",
 )
+
+#: ``mixture``'s flow-strength sweep (issue 20): MEFN's planar flow, affine couplings, splines with 4-16 bins
+MIXTURE_FLOWS: dict[str, dict[str, object]] = {
+    "planar-10": {"transform": "planar", "layers": 10},
+    "planar-40": {"transform": "planar", "layers": 40},
+    "coupling": {"transform": "coupling"},
+    "spline-4": {"transform": "spline", "bins": 4},
+    "spline-8": {"transform": "spline", "bins": 8},
+    "spline-16": {"transform": "spline", "bins": 16},
+}
+#: ``mixture``'s many-modes sweep: mixture components K of the Gumbel-MoG base against 2^D modes
+MIXTURE_COMPONENTS: tuple[int, ...] = (2, 8, 64)
 
 #: ``scale``: the time each full run may take (issue 19: "default settings, <= 5 minutes each")
 SCALE_TIME_LIMIT = 300.0
@@ -86,6 +100,8 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
         if quick:
             return _solves(name, ["power-skewed-6", "quartic-product-4d"], [{}], seeds, quick)
         return _solves(name, list(SCALE_CASES), [{"time_limit": SCALE_TIME_LIMIT}], seeds, quick)
+    if name == "mixture":
+        return _mixture(quick, seeds)
     if name == "density":
         steps = {"steps": 300} if quick else {}
         return [
@@ -95,3 +111,34 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
             for m in MODELS
         ]
     raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+
+
+def _mixture(quick: bool, seeds: int) -> list[Run]:
+    """Issue 20's three sweeps, one table each (``mixture_separation``, ``mixture_flows``, ``mixture_modes``).
+
+    Separation: modes 4, 8, 16 widths apart in one and two coordinates (2 and 4 modes), per base. Flow
+    strength: each of :data:`MIXTURE_FLOWS` per base on four modes 8 widths apart and on the trimodal case.
+    Many modes: 16 and 256 modes 8 widths apart, the Gumbel-MoG base with K of :data:`MIXTURE_COMPONENTS`
+    against the Gaussian base. Every run has the solver's default budget (``quick``: the smoke budget).
+    """
+    bases = [{"base": b} for b in ("gaussian", "gumbel-mog", "exact-mog")]
+    if quick:
+        return [
+            *_solves("mixture_separation", ["modes-1d-sep4", "modes-1d-sep16"], bases[:2], seeds, quick),
+            *_solves(
+                "mixture_flows", ["modes-2d-sep8"], [{**MIXTURE_FLOWS["planar-10"], **bases[1]}], seeds, quick
+            ),
+            *_solves(
+                "mixture_modes", ["modes-4d-sep8"], [{"base": "gumbel-mog", "components": 8}], seeds, quick
+            ),
+        ]
+    separated = [f"modes-{d}d-sep{s}" for d in (1, 2) for s in SEPARATIONS]
+    flows = [{**f, **b} for f in MIXTURE_FLOWS.values() for b in bases]
+    components = [{"base": "gaussian"}] + [
+        {"base": "gumbel-mog", "components": k} for k in MIXTURE_COMPONENTS
+    ]
+    return [
+        *_solves("mixture_separation", separated, bases, seeds, quick),
+        *_solves("mixture_flows", ["modes-2d-sep8", "trimodal-1d"], flows, seeds, quick),
+        *_solves("mixture_modes", ["modes-4d-sep8", "modes-8d-sep8"], components, seeds, quick),
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import re
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -21,10 +22,14 @@ from ..reference import Reference
 from ..training.files import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
 from .journal import Journal
+from .mixture_cases import SEPARATIONS, separated_modes, separated_modes_reference
 from .registry import Run, runs
 from .scale_cases import POWER_CASES, power_moments, quartic_product, quartic_product_reference
 
 __all__ = ["ReproductionError", "execute", "problem_for", "reproduce"]
+
+#: the dimensions of the ``mixture`` experiment's separated-modes cases (2^D modes)
+_MODES_DIMS = (1, 2, 4, 8)
 
 _CASES: dict[str, Callable[[], MaxEntProblem]] = {
     "dirichlet-3d": lambda: dirichlet_case(dim=3),
@@ -35,11 +40,17 @@ _CASES: dict[str, Callable[[], MaxEntProblem]] = {
     "option-pricing": option_pricing,
     **{f"power-{d}-{k}": partial(power_moments, d, k) for d, k in POWER_CASES},
     **{f"quartic-product-{d}d": partial(quartic_product, d) for d in (4, 8)},
+    **{f"modes-{d}d-sep{s}": partial(separated_modes, d, s) for d in _MODES_DIMS for s in SEPARATIONS},
 }
 
 #: exact answers the generic :func:`~maxent_mdn.reference.reference_for` does not find
 _REFERENCES: dict[str, Callable[[], Reference]] = {
-    f"quartic-product-{d}d": partial(quartic_product_reference, d) for d in (4, 8)
+    **{f"quartic-product-{d}d": partial(quartic_product_reference, d) for d in (4, 8)},
+    **{
+        f"modes-{d}d-sep{s}": partial(separated_modes_reference, d, s)
+        for d in _MODES_DIMS
+        for s in SEPARATIONS
+    },
 }
 
 
@@ -57,12 +68,40 @@ def _worst_row_pct(constraints: pd.DataFrame) -> float:
     return float((constraints["violation"] / constraints["tolerance"]).max())  # tolerance = 1% of the scale
 
 
+def _diverged_row(run: Run, problem: MaxEntProblem, err: FloatingPointError) -> dict[str, object]:
+    """The row of a ``mixture`` solve that diverged: a weak flow failing is the sweep's data, not a crash.
+
+    KL is ``inf`` (a median over seeds is then ``inf`` when most diverged), ``diverged`` says why.
+    """
+    from ..training import SolverConfig
+
+    cfg = SolverConfig(**run.settings)
+    return {
+        "experiment": run.experiment,
+        "case": run.case,
+        "dim": problem.dim,
+        "rows": len(problem.rows),
+        **{k: getattr(cfg, k) for k in ("base", "components", "transform", "layers", "bins")},
+        "seed": run.seed,
+        "kl": math.inf,
+        "constraints_met": False,
+        "converged": False,
+        "steps": int(m.group(1)) if (m := re.search(r"step (\d+)", str(err))) else cfg.steps,
+        "diverged": str(err),
+    }
+
+
 def _solve_rows(run: Run) -> dict[str, list[dict]]:
     from ..training import solve
 
     problem = problem_for(run.case)
     reference = _REFERENCES[run.case]() if run.case in _REFERENCES else True
-    result = solve(problem, progress=False, seed=run.seed, reference=reference, **run.settings)
+    try:
+        result = solve(problem, progress=False, seed=run.seed, reference=reference, **run.settings)
+    except FloatingPointError as err:  # diverged after its rollbacks: recorded in the sweeps of issue 20
+        if not run.experiment.startswith("mixture"):
+            raise
+        return {run.experiment: [_diverged_row(run, problem, err)]}
     cfg = result.config
     row = {
         "experiment": run.experiment,
@@ -71,6 +110,9 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "rows": len(problem.rows),
         "base": cfg.base,
         "components": cfg.components,
+        "transform": cfg.transform,
+        "layers": cfg.layers,
+        "bins": cfg.bins,
         "tau": cfg.tau,
         "anneal_rate": cfg.anneal_rate,
         "estimator": cfg.estimator,
@@ -272,8 +314,11 @@ def reproduce(
     return frames
 
 
+_DESCRIBED = ("base", "model", "components", "transform", "layers", "bins", "tau", "anneal_rate", "estimator")
+
+
 def _describe(settings: dict[str, object]) -> str:
-    shown = {k: v for k, v in settings.items() if k in ("base", "model", "tau", "anneal_rate", "estimator")}
+    shown = {k: v for k, v in settings.items() if k in _DESCRIBED}
     return " ".join(f"{k}={v}" for k, v in shown.items())
 
 

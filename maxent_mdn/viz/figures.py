@@ -13,20 +13,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
-from .save import save_figure
+from .mixture import mixture_flows, mixture_modes, mixture_separation, mixture_table
+from .save import save_pdf_and_png
 from .tables import write_results_table
 
 __all__ = ["FIGURES", "draw_figures"]
 
+_MIXTURE = ("mixture_separation", "mixture_flows", "mixture_modes")
 _ORDER = ["gaussian", "gumbel-mog", "exact-mog", "rad"]
-
-
-def _save(fig: plt.Figure, out: Path, name: str) -> list[Path]:
-    fig.tight_layout()
-    return [
-        save_figure(fig, out / f"{name}.pdf", close=False),
-        save_figure(fig, out / f"{name}.png", dpi=130),
-    ]
 
 
 def _dirichlet(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -50,7 +44,7 @@ def _dirichlet(t: pd.DataFrame, out: Path) -> list[Path]:
         legend=False,
     )
     axes[1].set(xlabel="dimension D", ylabel="|H(q) − H*|", yscale="log", title="entropy error")
-    return _save(fig, out, "dirichlet")
+    return save_pdf_and_png(fig, out, "dirichlet")
 
 
 def _multimodal(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -61,7 +55,7 @@ def _multimodal(t: pd.DataFrame, out: Path) -> list[Path]:
         t, x="case", y="max_violation", hue="base", hue_order=_ORDER, errorbar="sd", ax=axes[1], legend=False
     )
     axes[1].set(yscale="log", ylabel="max |E_q T − b|", xlabel="", title="constraint violation")
-    return _save(fig, out, "multimodal")
+    return save_pdf_and_png(fig, out, "multimodal")
 
 
 def _multimodal_curves(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -74,7 +68,7 @@ def _multimodal_curves(t: pd.DataFrame, out: Path) -> list[Path]:
         ax.fill_between(ref["x"], ref["p"], color="0.85", label="reference p*")
         sns.lineplot(sub, x="x", y="q", hue="base", hue_order=_ORDER, ax=ax, legend=ax is axes[0][0])
         ax.set(title=case, ylabel="density")
-    return _save(fig, out, "multimodal_densities")
+    return save_pdf_and_png(fig, out, "multimodal_densities")
 
 
 def _option(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -83,7 +77,7 @@ def _option(t: pd.DataFrame, out: Path) -> list[Path]:
     axes[0].set(yscale="log", ylabel="KL(q || Buchen–Kelly)", xlabel="", title="option pricing: KL")
     sns.barplot(t, x="base", y="pricing_error", order=_ORDER, errorbar="sd", ax=axes[1])
     axes[1].set(ylabel="max |C_q(K) − C(K)|, held-out K", xlabel="", title="held-out pricing error")
-    return _save(fig, out, "option_pricing")
+    return save_pdf_and_png(fig, out, "option_pricing")
 
 
 def _estimator_curves(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -100,14 +94,14 @@ def _estimator_curves(t: pd.DataFrame, out: Path) -> list[Path]:
     )
     ax.set_yscale("symlog", linthresh=1e-3)
     ax.legend(fontsize=7)
-    return _save(fig, out, "estimator_bias")
+    return save_pdf_and_png(fig, out, "estimator_bias")
 
 
 def _estimators(t: pd.DataFrame, out: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5.5, 3.4))
     sns.barplot(t, x="estimator", y="kl", errorbar="sd", ax=ax)
     ax.set(yscale="log", ylabel="final KL(q || p*)", title="training with each entropy estimator")
-    return _save(fig, out, "estimator_training")
+    return save_pdf_and_png(fig, out, "estimator_training")
 
 
 def _temperature(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -123,7 +117,7 @@ def _temperature(t: pd.DataFrame, out: Path) -> list[Path]:
     seconds = "cpu_seconds" if "cpu_seconds" in t else "seconds"  # one thread: CPU time = uncontended wall
     sns.barplot(t, x="schedule", y=seconds, errorbar="sd", ax=axes[1])
     axes[1].set(ylabel="seconds (one thread)", xlabel="", title="wall-clock")
-    return _save(fig, out, "temperature")
+    return save_pdf_and_png(fig, out, "temperature")
 
 
 def _density(t: pd.DataFrame, out: Path) -> list[Path]:
@@ -147,7 +141,7 @@ def _density(t: pd.DataFrame, out: Path) -> list[Path]:
     ax.set_xticks(range(len(cases)), cases)
     ax.set(ylabel="test log-likelihood (nats)", title="2D density estimation (higher is better)")
     ax.legend(fontsize=8)
-    return _save(fig, out, "density_estimation")
+    return save_pdf_and_png(fig, out, "density_estimation")
 
 
 def _family(case: str) -> str:
@@ -185,7 +179,7 @@ def _scale(t: pd.DataFrame, out: Path) -> list[Path]:
         for level in (0.01, 0.02):
             ax.axhline(level, color="0.5", lw=0.8, ls=":")
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
-    return _save(fig, out, "scale")
+    return save_pdf_and_png(fig, out, "scale")
 
 
 FIGURES: dict[str, Callable[[pd.DataFrame, Path], list[Path]]] = {
@@ -198,6 +192,9 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Path], list[Path]]] = {
     "temperature": _temperature,
     "density": _density,
     "scale": _scale,
+    "mixture_separation": mixture_separation,
+    "mixture_flows": mixture_flows,
+    "mixture_modes": mixture_modes,
 }
 
 
@@ -214,4 +211,8 @@ def draw_figures(results: str | Path, out: str | Path) -> list[Path]:
     if not written:
         raise FileNotFoundError(f"no experiment CSVs in {results}; run maxent-mdn reproduce first")
     table = write_results_table(results, out)
+    sweeps = {n: pd.read_csv(results / f"{n}.csv") for n in _MIXTURE if (results / f"{n}.csv").is_file()}
+    if sweeps:  # the mixture experiment's own table: median KL and cost per setting
+        (out / "mixture.md").write_text(mixture_table(sweeps))
+        written.append(out / "mixture.md")
     return written + ([table] if table else [])

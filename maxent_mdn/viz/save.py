@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-__all__ = ["save_figure"]
+__all__ = ["save_figure", "save_pdf_and_png"]
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120, close: bool = True) -> Path:
@@ -34,3 +34,12 @@ def save_figure(fig: Figure, path: str | Path, dpi: int = 120, close: bool = Tru
         if close:
             plt.close(fig)
     return path
+
+
+def save_pdf_and_png(fig: Figure, out: Path, name: str) -> list[Path]:
+    """A comparison figure as ``out/name.pdf`` and ``out/name.png`` (after ``tight_layout``); closes it."""
+    fig.tight_layout()
+    return [
+        save_figure(fig, out / f"{name}.pdf", close=False),
+        save_figure(fig, out / f"{name}.png", dpi=130),
+    ]
