@@ -51,6 +51,29 @@ def test_inequality_grid_dual_matches_primal_and_is_active() -> None:
     assert abs(inactive.eta[1]) < 1e-6 and abs(inactive.entropy - 1.0) < 1e-3  # exponential(1): H = 1
 
 
+def test_the_grid_dual_is_solved_along_its_flattest_direction_too() -> None:
+    # trimodal x^6 moments are nearly collinear: the dual's Hessian has an eigenvalue near 1e-6, and
+    # L-BFGS-B's relative-decrease stop left eta 8e-3 off along it on CPUs without AVX2 (issue 18's kind).
+    # From a start 1e-2 off along that eigenvector, the Newton polish returns the same eta.
+    from maxent_mdn.experiments import problem_for
+    from maxent_mdn.reference.grid import _Grid, _newton_polish
+
+    problem = problem_for("trimodal-1d")
+    ref = grid_reference(problem)
+    stats = _Grid(problem, ref.box, 4001).stats
+    centre, scale = stats.mean(0), stats.std(0)
+    a, b = (stats - centre) / scale, (problem.targets.numpy() - centre) / scale
+    x = ref.eta * scale
+    z = a @ x
+    p = np.exp(z - special.logsumexp(z))
+    hess = (a * p[:, None]).T @ a - np.outer(p @ a, p @ a)
+    values, vectors = np.linalg.eigh(hess)
+    assert values[0] < 1e-4 * values[-1]  # the case is as ill-conditioned as claimed
+    polished = _newton_polish(a, b, x + 1e-2 * vectors[:, 0], [(None, None)] * len(x))
+    np.testing.assert_allclose(polished / scale, ref.eta, atol=1e-6)
+    np.testing.assert_allclose(ref.eta, [-2.734, 2.295, -0.5], atol=1e-5)  # the generating density
+
+
 @pytest.mark.parametrize(
     ("spec", "tol"), [("gaussian_2d", 2e-3), ("exponential", 1e-4), ("interval", 1e-5), ("dirichlet", 2e-3)]
 )
