@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import numpy as np
 import pandas as pd
@@ -23,8 +23,11 @@ from ..training.files import write_csv
 from .cases import OPTION, dirichlet_case, option_pricing, trimodal_1d, true_call_price
 from .journal import Journal
 from .mixture_cases import SEPARATIONS, separated_modes, separated_modes_reference
-from .registry import Run, runs
+from .registry import DIVERGENCE_IS_DATA, Run, runs
 from .scale_cases import POWER_CASES, power_moments, quartic_product, quartic_product_reference
+
+if TYPE_CHECKING:
+    from ..training import SolverConfig
 
 __all__ = ["ReproductionError", "execute", "problem_for", "reproduce"]
 
@@ -68,21 +71,32 @@ def _worst_row_pct(constraints: pd.DataFrame) -> float:
     return float((constraints["violation"] / constraints["tolerance"]).max())  # tolerance = 1% of the scale
 
 
-def _diverged_row(run: Run, problem: MaxEntProblem, err: FloatingPointError) -> dict[str, object]:
-    """The row of a ``mixture`` solve that diverged: a weak flow failing is the sweep's data, not a crash.
-
-    KL is ``inf`` (a median over seeds is then ``inf`` when most diverged), ``diverged`` says why.
-    """
-    from ..training import SolverConfig
-
-    cfg = SolverConfig(**run.settings)
+def _run_columns(run: Run, problem: MaxEntProblem, cfg: SolverConfig) -> dict[str, object]:
+    """The columns that say which solve a row is: experiment, case, problem size, model and seed."""
     return {
         "experiment": run.experiment,
         "case": run.case,
         "dim": problem.dim,
         "rows": len(problem.rows),
-        **{k: getattr(cfg, k) for k in ("base", "components", "transform", "layers", "bins")},
+        **{
+            k: getattr(cfg, k)
+            for k in ("base", "components", "transform", "layers", "bins", "tau", "anneal_rate", "estimator")
+        },
         "seed": run.seed,
+    }
+
+
+def _diverged_row(run: Run, problem: MaxEntProblem, err: FloatingPointError) -> dict[str, object]:
+    """The row of a solve that diverged where that is data (:data:`~.registry.DIVERGENCE_IS_DATA`).
+
+    A weak flow failing is the sweep's result, not a crash: KL is ``inf`` (a median over seeds is then
+    ``inf`` when most diverged), ``diverged`` says why and ``steps`` where.
+    """
+    from ..training import SolverConfig
+
+    cfg = SolverConfig(**run.settings)
+    return {
+        **_run_columns(run, problem, cfg),
         "kl": math.inf,
         "constraints_met": False,
         "converged": False,
@@ -98,25 +112,13 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
     reference = _REFERENCES[run.case]() if run.case in _REFERENCES else True
     try:
         result = solve(problem, progress=False, seed=run.seed, reference=reference, **run.settings)
-    except FloatingPointError as err:  # diverged after its rollbacks: recorded in the sweeps of issue 20
-        if not run.experiment.startswith("mixture"):
+    except FloatingPointError as err:  # diverged after its rollbacks
+        if run.experiment not in DIVERGENCE_IS_DATA:
             raise
         return {run.experiment: [_diverged_row(run, problem, err)]}
     cfg = result.config
     row = {
-        "experiment": run.experiment,
-        "case": run.case,
-        "dim": problem.dim,
-        "rows": len(problem.rows),
-        "base": cfg.base,
-        "components": cfg.components,
-        "transform": cfg.transform,
-        "layers": cfg.layers,
-        "bins": cfg.bins,
-        "tau": cfg.tau,
-        "anneal_rate": cfg.anneal_rate,
-        "estimator": cfg.estimator,
-        "seed": run.seed,
+        **_run_columns(run, problem, cfg),
         "kl": result.kl_to_reference,
         "kl_stderr": result.kl_stderr,
         "kl_knn": result.kl_knn,

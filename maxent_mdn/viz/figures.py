@@ -13,13 +13,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
+from ..experiments.registry import MIXTURE_SWEEPS
+from .kl_axis import draw_kl_targets, kl_shown
 from .mixture import mixture_flows, mixture_modes, mixture_separation, mixture_table
 from .save import save_pdf_and_png
 from .tables import write_results_table
 
 __all__ = ["FIGURES", "draw_figures"]
 
-_MIXTURE = ("mixture_separation", "mixture_flows", "mixture_modes")
 _ORDER = ["gaussian", "gumbel-mog", "exact-mog", "rad"]
 
 
@@ -164,7 +165,7 @@ def _scale(t: pd.DataFrame, out: Path) -> list[Path]:
     t = t.assign(
         family=t["case"].map(_family),
         verdict=t["converged"].map({True: "converged", False: "not converged"}),
-        kl_shown=t["kl"].clip(lower=1e-4),  # a KL estimate at or below 0 is drawn at the floor
+        kl_shown=kl_shown(t["kl"]),
     )
     seconds = "cpu_seconds" if "cpu_seconds" in t else "seconds"
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
@@ -176,8 +177,7 @@ def _scale(t: pd.DataFrame, out: Path) -> list[Path]:
     sns.scatterplot(t, x=seconds, y="kl_shown", ax=axes[1], **style)
     axes[1].set(xscale="log", yscale="log", xlabel="CPU seconds (one thread)", ylabel="", title="KL vs cost")
     for ax in axes:
-        for level in (0.01, 0.02):
-            ax.axhline(level, color="0.5", lw=0.8, ls=":")
+        draw_kl_targets(ax)
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_pdf_and_png(fig, out, "scale")
 
@@ -211,7 +211,9 @@ def draw_figures(results: str | Path, out: str | Path) -> list[Path]:
     if not written:
         raise FileNotFoundError(f"no experiment CSVs in {results}; run maxent-mdn reproduce first")
     table = write_results_table(results, out)
-    sweeps = {n: pd.read_csv(results / f"{n}.csv") for n in _MIXTURE if (results / f"{n}.csv").is_file()}
+    sweeps = {
+        n: pd.read_csv(results / f"{n}.csv") for n in MIXTURE_SWEEPS if (results / f"{n}.csv").is_file()
+    }
     if sweeps:  # the mixture experiment's own table: median KL and cost per setting
         (out / "mixture.md").write_text(mixture_table(sweeps))
         written.append(out / "mixture.md")

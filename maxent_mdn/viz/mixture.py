@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from ..experiments.registry import MIXTURE_SWEEPS
+from .kl_axis import draw_kl_targets, kl_shown
 from .save import save_pdf_and_png
 
 __all__ = ["flow_label", "mixture_flows", "mixture_modes", "mixture_separation", "mixture_table"]
@@ -54,19 +56,13 @@ _DIVERGED_AT = 10.0
 _KL_LABEL = f"KL(q || p*) (diverged: at {_DIVERGED_AT:g})"
 
 
-def _kl_shown(t: pd.DataFrame) -> pd.DataFrame:
-    """KL clipped to [1e-4, 10]: an estimate at or below 0 at the floor, a diverged run (``inf``) at the top."""
-    return t.assign(kl_shown=t["kl"].clip(lower=1e-4, upper=_DIVERGED_AT))
-
-
-def _targets(ax: plt.Axes) -> None:
-    for level in (0.01, 0.02):
-        ax.axhline(level, color="0.5", lw=0.8, ls=":")
+def _with_kl_shown(t: pd.DataFrame) -> pd.DataFrame:
+    return t.assign(kl_shown=kl_shown(t["kl"], ceiling=_DIVERGED_AT))
 
 
 def mixture_separation(t: pd.DataFrame, out: Path) -> list[Path]:
     """KL against the separation of the modes, in one and two coordinates (2 and 4 modes), per base."""
-    t = _kl_shown(t).assign(separation=t["case"].map(_separation))
+    t = _with_kl_shown(t).assign(separation=t["case"].map(_separation))
     seps = sorted(set(t["separation"]), key=lambda v: float(v) if v.replace(".", "").isdigit() else math.inf)
     dims = sorted(t["dim"].unique())
     fig, axes = plt.subplots(1, len(dims), figsize=(4.6 * len(dims), 3.6), squeeze=False, sharey=True)
@@ -89,13 +85,13 @@ def mixture_separation(t: pd.DataFrame, out: Path) -> list[Path]:
         )
         ax.set(yscale="log", xlabel="separation of the modes (in mode widths)", ylabel=_KL_LABEL)
         ax.set_title(f"{2**dim} modes in {dim} coordinate{'s' if dim > 1 else ''}")
-        _targets(ax)
+        draw_kl_targets(ax)
     return save_pdf_and_png(fig, out, "mixture_separation")
 
 
 def mixture_flows(t: pd.DataFrame, out: Path) -> list[Path]:
     """KL (top) and CPU milliseconds per step (bottom) against the flow, per base, on each case."""
-    t = _kl_shown(t)
+    t = _with_kl_shown(t)
     t = t.assign(
         flow=t.apply(flow_label, axis=1), ms_per_step=1e3 * t["cpu_seconds"] / t["steps"].clip(lower=1)
     )
@@ -124,13 +120,13 @@ def mixture_flows(t: pd.DataFrame, out: Path) -> list[Path]:
             ax.tick_params(axis="x", rotation=30)
             if row == 0:
                 ax.set_title(case)
-                _targets(ax)
+                draw_kl_targets(ax)
     return save_pdf_and_png(fig, out, "mixture_flows")
 
 
 def mixture_modes(t: pd.DataFrame, out: Path) -> list[Path]:
     """KL against the Gumbel-MoG base's components K for 2^D modes; the Gaussian base's median as a line."""
-    t = _kl_shown(t)
+    t = _with_kl_shown(t)
     cases = list(dict.fromkeys(t["case"]))
     fig, axes = plt.subplots(1, len(cases), figsize=(4.6 * len(cases), 3.6), squeeze=False, sharey=True)
     for ax, case in zip(axes[0], cases, strict=True):
@@ -146,7 +142,7 @@ def mixture_modes(t: pd.DataFrame, out: Path) -> list[Path]:
         dim = int(part["dim"].iloc[0])
         ax.set(yscale="log", xlabel="components K of the Gumbel-MoG base", ylabel=_KL_LABEL)
         ax.set_title(f"{case}: {2**dim} modes")
-        _targets(ax)
+        draw_kl_targets(ax)
     return save_pdf_and_png(fig, out, "mixture_modes")
 
 
@@ -175,7 +171,7 @@ def mixture_table(tables: dict[str, pd.DataFrame]) -> str:
         "| sweep | case | flow | K | base | seeds | KL median | KL max | converged | diverged | ms/step | s to converge |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for sweep in ("mixture_separation", "mixture_flows", "mixture_modes"):
+    for sweep in MIXTURE_SWEEPS:
         t = tables.get(sweep)
         if t is None or t.empty:
             continue
