@@ -142,6 +142,28 @@ def test_planar_stays_invertible_for_adversarial_u() -> None:
     assert torch.all(torch.diff(y[:, 0]) > 0)
 
 
+@pytest.mark.parametrize(
+    ("w_scale", "u_scale"), [(1e-3, 1.0), (1e-3, 100.0), (50.0, 1.0), (50.0, -100.0), (1.0, -50.0)]
+)
+def test_planar_log_det_and_inverse_hold_at_trained_like_extremes(w_scale: float, u_scale: float) -> None:
+    # the parameters planar flows reach before they diverge in the mixture sweep (issue 20): a tiny w
+    # (|u_hat| ~ 0.3/|w| then translates by hundreds), a steep w, and w.u_hat at its bound -1 + 1e-4
+    gen = torch.Generator().manual_seed(0)
+    layer = Planar(2).double()
+    with torch.no_grad():
+        layer.w.copy_(w_scale * torch.randn(2, generator=gen, dtype=torch.float64))
+        layer.u.copy_(u_scale * torch.randn(2, generator=gen, dtype=torch.float64))
+        layer.b.fill_(0.3)
+    x = torch.randn(6, 2, generator=gen, dtype=torch.float64)
+    y, ladj = layer(x)
+    for row, log_det in zip(x, ladj, strict=True):
+        jac = jacobian(lambda v: layer(v.unsqueeze(0))[0].squeeze(0), row)
+        torch.testing.assert_close(log_det, torch.linalg.slogdet(jac)[1], atol=1e-9, rtol=1e-9)
+    x_back, ladj_inv = layer.inverse(y)
+    torch.testing.assert_close(x_back, x, atol=1e-9, rtol=1e-9)
+    torch.testing.assert_close(ladj_inv, -ladj, atol=1e-9, rtol=1e-9)
+
+
 def test_planar_inverse_carries_gradients() -> None:
     layer = _randomized("planar", 2, 1, 0.8)
     y = _inputs(2, 1, 2.0)

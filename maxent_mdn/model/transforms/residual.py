@@ -37,6 +37,15 @@ class Planar(Transform):
     :math:`w^\top \hat u > -1` and hence invertibility (the margin
     :math:`\epsilon = 10^{-4}` keeps the determinant away from 0 in floating point).
 
+    Conditioning: :math:`m(0) = -1 + \log 2 \ne 0`, so even at :math:`w^\top u = 0` the
+    reparameterization adds :math:`\approx 0.31\, w/\|w\|^2` to :math:`u`, and
+    :math:`\|\hat u\|` grows like :math:`1/\|w\|` as :math:`w` shrinks (174 at
+    :math:`\|w\| \approx 10^{-3}`); the layer then translates by
+    :math:`\hat u \tanh(b)`, and a step on :math:`b` moves the output by
+    :math:`\|\hat u\|` times its size. The log-determinant and the inverse stay exact
+    there (to :math:`10^{-11}`, tested), so this conditioning is the likely (not yet
+    measured) reason why planar stacks diverge in the ``mixture`` experiment's flow sweep.
+
     Inverse: with :math:`a = w^\top x`, :math:`w^\top y = a + (w^\top\hat u)\tanh(a + b)`
     is strictly increasing in :math:`a`, and its root lies within
     :math:`|w^\top \hat u|` of :math:`w^\top y`; bisection finds it, then
