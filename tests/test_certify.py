@@ -358,7 +358,7 @@ def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.M
     """If the certificate raises, the solve still returns its trained flow, says why it is not converged, warns."""
     from maxent_mdn.training import solve, solver, verdict
 
-    def broken(*args: object) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("linalg.svd: the algorithm failed to converge")
 
     monkeypatch.setattr(solver, "final_certificate", broken)  # the final certificate

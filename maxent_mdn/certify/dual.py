@@ -52,6 +52,13 @@ Biases, and why the gap stays conservative:
   0.161 ± 0.010 for a true KL of 0.236, the upper end 0.415). A bound conservative
   whatever the tails needs draws from :math:`p_\eta` itself
   (:meth:`Gibbs.log_partition_upper`, ``maxent-mdn sample --exact``).
+- No weight diagnostic sees mass the flow never proposes. A flow on two of
+  the four corners of ``modes-2d`` meets every constraint with *constant*
+  weights: gap −0.003, ``kl_upper`` 0.007, ESS 100%, for a KL of
+  :math:`\log 2`. Where reflections leave the statistics unchanged,
+  :mod:`~maxent_mdn.certify.symmetry` measures the mass the flow misses in
+  their images (:attr:`Certificate.missing_mass`) and the upper end adds it;
+  modes that no such reflection relates to the flow's stay invisible.
 - For the Gumbel-MoG base, :math:`\log \hat q` is the independent nested
   estimate, biased low by :math:`O(1/M)` (:math:`M` nested draws). A
   constant bias :math:`\delta` raises :math:`\log \hat Z` and :math:`\hat H(q)`
@@ -66,22 +73,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
 from ..problem.spec import MaxEntProblem
-from .weights import ess_fraction, pareto_k
+from .weights import pareto_k
+
+if TYPE_CHECKING:
+    from .polish import Polish
 
 __all__ = [
     "Certificate",
     "Certified",
-    "Polish",
     "admissible",
     "certify",
     "dual_terms",
     "natural_parameters",
-    "polish",
 ]
 
 
@@ -125,6 +134,10 @@ class Certificate:
             :math:`\sum_i \bar w_i \log(n \bar w_i) \ge 0`; what :attr:`gap_upper` adds to the gap.
         gap_upper_stderr: standard error of ``gap + kl_from_gibbs`` (delta method, shared draws).
         ess_stderr: standard error of ``ess`` (delta method on :math:`\overline{e^w}^2 / \overline{e^{2w}}`).
+        missing_mass, missing_mass_stderr: :math:`\log \hat Z_{q_S} - \log \hat Z_q`, the nats of
+            :math:`Z` that the flow misses where reflections of the statistics map its mass
+            (:mod:`~maxent_mdn.certify.symmetry`); 0 when unchecked or there is no such reflection,
+            ``inf`` when the check failed. :attr:`gap_upper` adds its positive part.
     """
 
     eta: list[float]
@@ -144,26 +157,39 @@ class Certificate:
     kl_from_gibbs: float = 0.0
     gap_upper_stderr: float = 0.0
     ess_stderr: float = 0.0
+    missing_mass: float = 0.0
+    missing_mass_stderr: float = 0.0
 
     #: below this ESS fraction the importance weights are too uneven for any error bar
     ESS_FLOOR = 0.01
     #: above this Pareto-tail index the weights' variance is (nearly) infinite (PSIS's threshold)
     PARETO_K_MAX = 0.7
+    #: above this (plus two standard errors) the flow demonstrably misses reflected mass of :math:`p_\eta`
+    MISSING_MASS_MAX = 0.01
 
     @property
     def reliable(self) -> bool:
-        r"""ESS above :attr:`ESS_FLOOR` (and ≥ 100 draws' worth) and :math:`\hat k` below :attr:`PARETO_K_MAX`."""
-        return self.ess >= self.ESS_FLOOR and self.ess * self.n >= 100 and self.pareto_k < self.PARETO_K_MAX
+        r"""ESS above :attr:`ESS_FLOOR` (and ≥ 100 draws' worth), :math:`\hat k` below :attr:`PARETO_K_MAX`,
+        and no missing reflected mass above :attr:`MISSING_MASS_MAX` (plus two standard errors)."""
+        covers = self.missing_mass <= self.MISSING_MASS_MAX + 2.0 * self.missing_mass_stderr
+        return (
+            self.ess >= self.ESS_FLOOR
+            and self.ess * self.n >= 100
+            and self.pareto_k < self.PARETO_K_MAX
+            and covers
+        )
 
     @property
     def gap_upper(self) -> float:
         r"""The conservative end of the gap: :math:`\mathbb E_{p_\eta}[w] - \eta^\top b - H(q)` plus two standard errors.
 
         :math:`= \text{gap} + \mathrm{KL}(p_\eta\,\|\,q) + 2\,\mathrm{se}`, plus the half-variance
-        (Jensen) bias of :math:`\log \hat Z`; see the module's notes.
+        (Jensen) bias of :math:`\log \hat Z` and the positive part of :attr:`missing_mass`; see the
+        module's notes.
         """
         return (
             self.gap
+            + max(0.0, self.missing_mass)
             + self.kl_from_gibbs
             + 2.0 * max(self.gap_stderr, self.gap_upper_stderr)
             + 0.5 * self.log_partition_stderr**2
@@ -296,79 +322,6 @@ def certify(
 
 
 @dataclass
-class Polish:
-    """The outcome of :func:`polish`: :math:`\\hat\\eta`, its standard errors (infinite if no step was taken), and why it stopped."""
-
-    eta: Tensor
-    eta_stderr: Tensor
-    steps: int
-    ess: float
-    stopped: str
-
-
-def polish(
-    problem: MaxEntProblem,
-    eta: Tensor,
-    x: Tensor,
-    log_q: Tensor,
-    max_steps: int = 20,
-    ess_floor: float = 0.05,
-) -> Polish:
-    r"""Damped Newton steps on the empirical dual :math:`D_n(\eta) = \log \frac1n \sum_i e^{\eta^\top T_i - \log q_i} - \eta^\top b`.
-
-    :math:`\nabla D = \mathbb E_{p_\eta}[T] - b` and
-    :math:`\nabla^2 D = \operatorname{Cov}_{p_\eta}(T)`, both from the
-    self-normalized weights :math:`\propto e^{\eta^\top T_i - \log q_i}` on the
-    fixed draws ``x`` (so :math:`D_n` is convex and each step is checked to
-    decrease it; halved up to 20 times otherwise). Stops when the step is
-    within its standard error (``"converged"``), when the ESS of the weights
-    falls below ``ess_floor`` (``"ess"``: the flow is too far from
-    :math:`p_\eta` to say more), or after ``max_steps``. The standard errors
-    of :math:`\hat\eta` are :math:`\sqrt{\operatorname{diag}(\operatorname{Cov}^{-1}) / \mathrm{ESS}}`.
-    Evaluate :math:`D(\hat\eta)` on *other* draws (:func:`certify`).
-    """
-    stats, neg_log_q = dual_terms(problem, x, log_q)
-    b = problem.targets
-    eta = admissible(problem, torch.as_tensor(eta, dtype=torch.float64))
-    n = stats.shape[0]
-
-    def dual(e: Tensor) -> float:
-        w = stats @ e + neg_log_q
-        return float(torch.logsumexp(w, 0) - math.log(n) - e @ b)
-
-    def stderr(cov_inv: Tensor, ess: float) -> Tensor:
-        return (cov_inv.diagonal().clamp_min(0) / max(ess * n, 1.0)).sqrt()
-
-    stopped, steps = "max_steps", 0
-    cov_inv = torch.full((len(b), len(b)), math.inf, dtype=torch.float64)  # no step taken: no error bar
-    ess = 0.0
-    for steps in range(1, max_steps + 1):  # noqa: B007 - the count is reported
-        w = stats @ eta + neg_log_q
-        p = torch.softmax(w, 0)
-        ess = ess_fraction(p)
-        if ess < ess_floor:
-            stopped = "ess"
-            break
-        mean = p @ stats
-        centred = stats - mean
-        cov = (p[:, None] * centred).T @ centred
-        cov_inv = torch.linalg.pinv(cov, hermitian=True)
-        step = cov_inv @ (mean - b)
-        se = stderr(cov_inv, ess)
-        current, t = dual(eta), 1.0
-        for _ in range(20):
-            candidate = admissible(problem, eta - t * step)
-            if dual(candidate) <= current:
-                break
-            t *= 0.5
-        eta = candidate
-        if bool(((t * step).abs() <= se).all()):
-            stopped = "converged"
-            break
-    return Polish(eta=eta, eta_stderr=stderr(cov_inv, ess), steps=steps, ess=ess, stopped=stopped)
-
-
-@dataclass
 class Certified:
     r"""A :class:`Certificate` at the polished :math:`\hat\eta`, with the :class:`Polish` that found it."""
 
@@ -388,6 +341,8 @@ class Certified:
         out.update(
             gap_upper=cert["gap_upper"],
             kl_from_gibbs=cert["kl_from_gibbs"],
+            missing_mass=cert["missing_mass"],
+            missing_mass_stderr=cert["missing_mass_stderr"],
             ess=cert["ess"],
             ess_stderr=cert["ess_stderr"],
             pareto_k=cert["pareto_k"],

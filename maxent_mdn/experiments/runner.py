@@ -145,6 +145,7 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "kl_from_gibbs",
         "ess",
         "pareto_k",
+        "missing_mass",
     ):
         row[key] = None if cert is None else getattr(cert, key)
     row["certificate_reliable"] = None if cert is None else cert.reliable

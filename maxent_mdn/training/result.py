@@ -123,7 +123,14 @@ class Result:
                 lines.append(f"KL(q || p*) {self.kl_knn:.4f} (nearest-neighbour entropy)")
         if self.certificate is not None:
             cert = self.certificate.certificate
-            trust = "" if cert.reliable else ", UNRELIABLE: importance weights too uneven"
+            missing = cert.missing_mass > cert.MISSING_MASS_MAX + 2.0 * cert.missing_mass_stderr
+            trust = (
+                ""
+                if cert.reliable
+                else f", UNRELIABLE: the flow misses {cert.missing_mass:.4f} nats of Z in reflected images"
+                if missing
+                else ", UNRELIABLE: importance weights too uneven"
+            )
             lines.append(
                 f"dual bound D(eta) {cert.dual_bound:.4f} ± {cert.dual_bound_stderr:.4f} (>= H*); "
                 f"gap D - H(q) {cert.gap:.4f} ± {cert.gap_stderr:.4f}, at most {cert.gap_upper:.4f} "

@@ -163,7 +163,7 @@ def _finish(run: Training, state: SolverState, ref: Reference | None, timed_out:
     certificate, failure = None, None
     if problem.rows:
         try:
-            certificate = final_certificate(problem, run.alm, *ev["draws"])
+            certificate = final_certificate(problem, run.alm, *ev["draws"], flow=flow)
         except (ValueError, RuntimeError) as err:  # a certificate must not cost the trained flow
             failure = f"the dual certificate could not be computed ({type(err).__name__}: {err})"
             warnings.warn(f"{failure}; the rest of the result stands", stacklevel=3)

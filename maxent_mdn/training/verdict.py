@@ -12,10 +12,21 @@ solve stops early.
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 
-from ..certify import Certified, certify, natural_parameters, polish, starting_point
+from ..certify import (
+    Certified,
+    certify,
+    find_reflections,
+    missing_mass,
+    natural_parameters,
+    polish,
+    starting_point,
+)
 from ..model import MaxEntModel
 from ..objective.lagrangian import AugmentedLagrangian
 from ..problem.spec import MaxEntProblem
@@ -26,17 +37,60 @@ from .loop import forked_rng
 __all__ = ["certified_stop", "dual_trace", "final_certificate", "why_not_converged"]
 
 
+#: draws of the flow in the reflection check (each evaluated at every reflected image)
+REFLECTION_DRAWS = 20_000
+
+
 def final_certificate(
-    problem: MaxEntProblem, alm: AugmentedLagrangian, x: torch.Tensor, log_q: torch.Tensor
+    problem: MaxEntProblem,
+    alm: AugmentedLagrangian,
+    x: torch.Tensor,
+    log_q: torch.Tensor,
+    flow: MaxEntModel | None = None,
+    num_nested: int = 8192,
 ) -> Certified:
-    """The dual certificate from the evaluation draws: polished on one half, measured on the other.
+    r"""The dual certificate from the evaluation draws: polished on one half, measured on the other.
 
     The polish starts from the multipliers or from eta fitted to the flow's density, whichever weights better.
+    Given the ``flow``, the certificate also measures the mass of :math:`p_\eta` that the flow misses in the
+    images of reflections that leave the statistics unchanged (:mod:`~maxent_mdn.certify.symmetry`), on
+    :data:`REFLECTION_DRAWS` of the measuring half; a check that fails counts as infinite missing mass.
     """
     half = x.shape[0] // 2
     eta = starting_point(problem, [natural_parameters(problem, alm.lam)], x[:half], log_q[:half])
     polished = polish(problem, eta, x[:half], log_q[:half])
-    return Certified(certify(None, problem, polished.eta, draws=(x[half:], log_q[half:])), polished)
+    cert = certify(None, problem, polished.eta, draws=(x[half:], log_q[half:]))
+    if flow is not None and (reflections := find_reflections(problem, x[half:])) is not None:
+        try:
+            with forked_rng(next(flow.parameters()).device):  # the nested batches leave no trace on the RNG
+                m, se = missing_mass(
+                    _density(flow, num_nested),
+                    problem,
+                    polished.eta,
+                    x[half:][:REFLECTION_DRAWS],
+                    reflections,
+                )
+        except (ValueError, RuntimeError) as err:
+            warnings.warn(
+                f"the reflection check of the certificate failed ({err}); counted as missing mass",
+                stacklevel=2,
+            )
+            m, se = math.inf, 0.0
+        cert = replace(cert, missing_mass=m, missing_mass_stderr=se)
+    return Certified(cert, polished)
+
+
+def _density(flow: MaxEntModel, num_nested: int) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``log q`` at float64 points, in the flow's dtype and device, in chunks; float64 on the CPU out."""
+    like = next(flow.parameters())
+
+    def log_prob(points: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.cat(
+                [flow.log_prob(c.to(like), num_nested=num_nested).double().cpu() for c in points.split(8192)]
+            )
+
+    return log_prob
 
 
 def _certified_draws(
@@ -46,6 +100,7 @@ def _certified_draws(
     cfg: SolverConfig,
     n: int,
     num_nested: int,
+    reflections: bool,
 ) -> Certified | None:
     """:func:`final_certificate` on ``n`` fresh draws under a forked RNG; ``None`` when it cannot be computed.
 
@@ -54,7 +109,7 @@ def _certified_draws(
     with forked_rng(cfg.device):
         x, log_q = sample_with_log_prob(flow, n, num_nested=num_nested)
         try:
-            return final_certificate(problem, alm, x, log_q)
+            return final_certificate(problem, alm, x, log_q, flow if reflections else None, num_nested)
         except (ValueError, RuntimeError):  # e.g. an early flow with weights beyond float64
             return None
 
@@ -66,7 +121,9 @@ def dual_trace(
 
     Drawn under a forked RNG: the training's random streams, and so its results, stay as without the trace.
     """
-    certified = _certified_draws(flow, problem, alm, cfg, 2 * cfg.trace_samples, num_nested=1024)
+    certified = _certified_draws(
+        flow, problem, alm, cfg, 2 * cfg.trace_samples, num_nested=1024, reflections=False
+    )
     if certified is None:  # no trace point
         return dict.fromkeys(("entropy_is", "dual_bound", "gap", "ess"), float("nan"))
     cert = certified.certificate
@@ -90,7 +147,7 @@ def certified_stop(
     the same random state, so it sees the very draws the check saw and repeats its answer (measured:
     seed 0 above, kl_upper 0.019614 in both); the verdict is not a second, independent look.
     """
-    certified = _certified_draws(flow, problem, alm, cfg, cfg.stop_draws, num_nested=8192)
+    certified = _certified_draws(flow, problem, alm, cfg, cfg.stop_draws, num_nested=8192, reflections=True)
     if certified is None:
         return {"stop_gap": float("nan"), "stop_kl_upper": float("nan"), "stop": 1.0}
     cert = certified.certificate
@@ -140,6 +197,11 @@ def why_not_converged(
         return (
             f"the certified bound on KL(q || p*) reaches {cert.kl_upper:.4f} > kl_upper_tol = {kl_upper_tol:g} "
             f"(gap {cert.gap:.4f}, KL(q || p_eta) {cert.kl_to_gibbs:.4f}; the flow misses mass of p_eta: "
-            f"KL(p_eta || q) = {cert.kl_from_gibbs:.4f}, ESS {100 * cert.ess:.1f}%)"
+            f"KL(p_eta || q) = {cert.kl_from_gibbs:.4f}, ESS {100 * cert.ess:.1f}%"
+            + (
+                f", and {cert.missing_mass:.4f} nats of Z in reflected images of its mass it never visits)"
+                if cert.missing_mass > cert.MISSING_MASS_MAX
+                else ")"
+            )
         )
     return None
