@@ -121,3 +121,19 @@ def test_a_solve_of_a_symmetric_problem_runs_the_check() -> None:
     cert = result.certificate.certificate
     assert math.isfinite(cert.missing_mass) and cert.missing_mass != 0.0  # measured, not the default
     assert cert.missing_mass_stderr > 0.0
+
+
+def test_a_reflection_check_that_fails_keeps_the_certificate_and_blocks_convergence() -> None:
+    problem, x, log_q = _two_of_four_corners(20_000, seed=2)
+    alm = AugmentedLagrangian(problem.targets, problem.relations)
+    alm.lam = -ETA.to(alm.lam)
+
+    def broken(points: Tensor) -> Tensor:
+        raise RuntimeError("the density cannot be evaluated there")
+
+    with pytest.warns(UserWarning, match="reflection check of the certificate failed"):
+        checked = final_certificate(problem, alm, x, log_q(x), flow=_Density(broken))
+    cert = checked.certificate
+    assert math.isfinite(cert.gap) and math.isinf(cert.kl_upper) and not cert.reliable
+    why = why_not_converged(True, checked, gap_tol=0.05, kl_upper_tol=0.05)
+    assert why is not None and "reflection check failed" in why

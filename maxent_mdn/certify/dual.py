@@ -168,15 +168,28 @@ class Certificate:
     MISSING_MASS_MAX = 0.01
 
     @property
+    def misses_mass(self) -> bool:
+        """Whether :attr:`missing_mass` exceeds :attr:`MISSING_MASS_MAX` by more than two standard errors."""
+        return self.missing_mass > self.MISSING_MASS_MAX + 2.0 * self.missing_mass_stderr
+
+    @property
+    def missing_note(self) -> str:
+        """:attr:`missing_mass` in words, for messages (empty unless :attr:`misses_mass`)."""
+        if not self.misses_mass:
+            return ""
+        if math.isinf(self.missing_mass):
+            return "the reflection check failed (see its warning)"
+        return f"the flow misses {self.missing_mass:.4f} nats of Z in reflected images of its mass"
+
+    @property
     def reliable(self) -> bool:
         r"""ESS above :attr:`ESS_FLOOR` (and ≥ 100 draws' worth), :math:`\hat k` below :attr:`PARETO_K_MAX`,
-        and no missing reflected mass above :attr:`MISSING_MASS_MAX` (plus two standard errors)."""
-        covers = self.missing_mass <= self.MISSING_MASS_MAX + 2.0 * self.missing_mass_stderr
+        and no missing reflected mass (:attr:`misses_mass`)."""
         return (
             self.ess >= self.ESS_FLOOR
             and self.ess * self.n >= 100
             and self.pareto_k < self.PARETO_K_MAX
-            and covers
+            and not self.misses_mass
         )
 
     @property

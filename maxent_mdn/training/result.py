@@ -123,12 +123,11 @@ class Result:
                 lines.append(f"KL(q || p*) {self.kl_knn:.4f} (nearest-neighbour entropy)")
         if self.certificate is not None:
             cert = self.certificate.certificate
-            missing = cert.missing_mass > cert.MISSING_MASS_MAX + 2.0 * cert.missing_mass_stderr
             trust = (
                 ""
                 if cert.reliable
-                else f", UNRELIABLE: the flow misses {cert.missing_mass:.4f} nats of Z in reflected images"
-                if missing
+                else f", UNRELIABLE: {cert.missing_note}"
+                if cert.misses_mass
                 else ", UNRELIABLE: importance weights too uneven"
             )
             lines.append(

@@ -19,6 +19,7 @@ from dataclasses import replace
 import torch
 
 from ..certify import (
+    Certificate,
     Certified,
     certify,
     find_reflections,
@@ -60,24 +61,36 @@ def final_certificate(
     eta = starting_point(problem, [natural_parameters(problem, alm.lam)], x[:half], log_q[:half])
     polished = polish(problem, eta, x[:half], log_q[:half])
     cert = certify(None, problem, polished.eta, draws=(x[half:], log_q[half:]))
-    if flow is not None and (reflections := find_reflections(problem, x[half:])) is not None:
-        try:
-            with forked_rng(next(flow.parameters()).device):  # the nested batches leave no trace on the RNG
-                m, se = missing_mass(
-                    _density(flow, num_nested),
-                    problem,
-                    polished.eta,
-                    x[half:][:REFLECTION_DRAWS],
-                    reflections,
-                )
-        except (ValueError, RuntimeError) as err:
-            warnings.warn(
-                f"the reflection check of the certificate failed ({err}); counted as missing mass",
-                stacklevel=2,
-            )
-            m, se = math.inf, 0.0
-        cert = replace(cert, missing_mass=m, missing_mass_stderr=se)
+    if flow is not None:
+        cert = _reflection_check(cert, flow, problem, polished.eta, x[half:], num_nested)
     return Certified(cert, polished)
+
+
+def _reflection_check(
+    cert: Certificate,
+    flow: MaxEntModel,
+    problem: MaxEntProblem,
+    eta: torch.Tensor,
+    x: torch.Tensor,
+    num_nested: int,
+) -> Certificate:
+    """``cert`` with the mass the flow misses in reflected images of its draws ``x`` (unchanged without reflections).
+
+    A check that fails (a user statistic or the flow's density raising at the reflected points) counts as infinite
+    missing mass, with a warning: the certificate stands, the flow is not called converged on it.
+    """
+    try:
+        reflections = find_reflections(problem, x)
+        if reflections is None:
+            return cert
+        with forked_rng(next(flow.parameters()).device):  # the nested batches leave no trace on the RNG
+            m, se = missing_mass(_density(flow, num_nested), problem, eta, x[:REFLECTION_DRAWS], reflections)
+    except (ValueError, RuntimeError, ArithmeticError) as err:
+        warnings.warn(
+            f"the reflection check of the certificate failed ({err}); counted as missing mass", stacklevel=3
+        )
+        m, se = math.inf, 0.0
+    return replace(cert, missing_mass=m, missing_mass_stderr=se)
 
 
 def _density(flow: MaxEntModel, num_nested: int) -> Callable[[torch.Tensor], torch.Tensor]:
@@ -198,10 +211,6 @@ def why_not_converged(
             f"the certified bound on KL(q || p*) reaches {cert.kl_upper:.4f} > kl_upper_tol = {kl_upper_tol:g} "
             f"(gap {cert.gap:.4f}, KL(q || p_eta) {cert.kl_to_gibbs:.4f}; the flow misses mass of p_eta: "
             f"KL(p_eta || q) = {cert.kl_from_gibbs:.4f}, ESS {100 * cert.ess:.1f}%"
-            + (
-                f", and {cert.missing_mass:.4f} nats of Z in reflected images of its mass it never visits)"
-                if cert.missing_mass > cert.MISSING_MASS_MAX
-                else ")"
-            )
+            + (f"; {cert.missing_note})" if cert.misses_mass else ")")
         )
     return None
