@@ -122,8 +122,9 @@ def test_a_custom_discrete_model_is_refused_before_data_parallel_training() -> N
     world = World(use_process_group=False)
     world.distributed = True  # what a torchrun process sees, without a process group
     problem = load_spec(specs_dir() / "interval.py")
-    with pytest.raises(ValueError, match="not rad"):
-        solve(problem, base="rad", world=world, progress=False)
+    for base in ("rad", "rad-spline"):
+        with pytest.raises(ValueError, match=f"not {base}$"):
+            solve(problem, base=base, world=world, progress=False)
     with pytest.raises(ValueError, match="RADFlow draws a discrete variable"):
         solve(problem, model=make_flow(1, base="rad"), world=world, progress=False)
 

@@ -64,10 +64,12 @@ def test_a_separation_that_is_not_a_positive_number_is_refused(bad: object) -> N
 def test_the_mixture_experiment_has_three_sweeps_and_every_case_resolves() -> None:
     full = runs("mixture", quick=False, seeds=3)
     assert {r.experiment for r in full} == {"mixture_separation", "mixture_flows", "mixture_modes"}
-    # three seeds of every setting; every base of the flow sweep on every flow
+    # three seeds of every setting; every base of the flow sweep on every flow, RAD beside four of them
     flows = [r for r in full if r.experiment == "mixture_flows" and r.seed == 0]
-    assert len(flows) == 2 * 6 * 3
-    assert {r.settings["base"] for r in flows} == {"gaussian", "gumbel-mog", "exact-mog"}
+    assert len(flows) == 2 * (6 * 3 + 4)
+    assert {r.settings["base"] for r in flows} == {"gaussian", "gumbel-mog", "exact-mog", "rad", "rad-spline"}
+    rads = {(r.settings["transform"], r.settings.get("bins"), r.settings["base"]) for r in flows}
+    assert rads >= {("coupling", None, "rad"), *(("spline", b, "rad-spline") for b in (4, 8, 16))}
     for case in {r.case for r in full}:
         assert problem_for(case).name == case
     quick = runs("mixture", quick=True, seeds=1)
@@ -93,3 +95,17 @@ def test_a_sweep_run_that_diverges_is_a_row_and_any_other_run_that_diverges_fail
     assert "diverged" in row["diverged"] and row["cpu_seconds"] >= 0
     with pytest.raises(FloatingPointError, match="diverged"):
         runner.execute(Run("multimodal", "modes-1d-sep4", "solve", 0, {"base": "gaussian"}))
+
+
+def test_a_rad_row_names_the_couplings_between_its_folds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A RAD base ignores ``transform``, so its row must name RAD's own couplings, not the default spline."""
+    from maxent_mdn.experiments import Run, runner
+
+    def diverging(*args: object, **kwargs: object) -> None:
+        raise FloatingPointError("step 3: the constraint violations diverged")
+
+    monkeypatch.setattr("maxent_mdn.training.solve", diverging)
+    for base, transform in (("rad", "coupling"), ("rad-spline", "spline")):
+        run = Run("mixture_flows", "modes-2d-sep8", "solve", 0, {"base": base})
+        (row,) = runner.execute(run)["mixture_flows"]
+        assert (row["base"], row["transform"]) == (base, transform)

@@ -56,17 +56,19 @@ def _grid_mass(flow: RADFlow, half_width: float, points: int) -> float:
     return float(log_p.exp().sum() * (g[1] - g[0]) ** 2)
 
 
+@pytest.mark.parametrize("transform", ["coupling", "spline"])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_rad_density_integrates_to_one_at_random_initialisation(seed: int) -> None:
-    flow = _perturbed(make_rad(2, layers=2, hidden=16), seed, 0.1)
+def test_rad_density_integrates_to_one_at_random_initialisation(seed: int, transform: str) -> None:
+    flow = _perturbed(make_rad(2, layers=2, hidden=16, transform=transform, bins=4), seed, 0.1)
     with torch.no_grad():
         outside = float((flow.sample((20000,)).abs() > 10).any(-1).double().mean())
     assert outside < 1e-3
     assert abs(_grid_mass(flow, 10.0, 801) - 1.0) < 0.01
 
 
-def test_rad_log_prob_matches_the_density_of_its_own_samples() -> None:
-    flow = _perturbed(make_rad(2, layers=3, hidden=16), 3, 0.1)
+@pytest.mark.parametrize("transform", ["coupling", "spline"])
+def test_rad_log_prob_matches_the_density_of_its_own_samples(transform: str) -> None:
+    flow = _perturbed(make_rad(2, layers=3, hidden=16, transform=transform, bins=4), 3, 0.1)
     x, log_q = flow.rsample_and_log_prob(2000)
     torch.testing.assert_close(flow.log_prob(x.detach()), log_q.detach(), rtol=0, atol=1e-9)
 
@@ -136,3 +138,18 @@ def test_score_function_gradient_of_the_gate_is_unbiased() -> None:
     assert truth.abs().max() > 0.01  # the test has something to detect
     z = ((mean - truth).abs() / (se + 1e-4)).max()
     assert z < 4.5, (mean, truth, se)
+
+
+def test_rad_spline_puts_the_spline_flows_couplings_between_its_folds() -> None:
+    from maxent_mdn.model import make_flow
+    from maxent_mdn.model.transforms import AffineCoupling, SplineCoupling
+
+    paper, fair = make_flow(2, base="rad"), make_flow(2, base="rad-spline", bins=4)
+    assert {type(m) for m in paper.layers} >= {Fold, AffineCoupling}
+    assert not any(isinstance(m, SplineCoupling) for m in paper.layers)
+    splines = [m for m in fair.layers if isinstance(m, SplineCoupling)]
+    assert len(splines) == 4 and sum(isinstance(m, Fold) for m in fair.layers) == 4
+    assert not any(isinstance(m, AffineCoupling) for m in fair.layers)
+    assert all(m.bins == 4 for m in splines)
+    with pytest.raises(ValueError, match="unknown transform 'planar'"):
+        make_rad(2, transform="planar")

@@ -13,15 +13,16 @@ from dataclasses import dataclass, field
 from ..datasets import DATASETS
 from ..model import BASES
 from ..model.base import ESTIMATORS
-from ..training.fit import MODELS
 from .mixture_cases import SEPARATIONS
 from .scale_cases import SCALE_CASES
 
 __all__ = [
+    "COMPARED",
     "DIVERGENCE_IS_DATA",
     "EXPERIMENTS",
     "MIXTURE_COMPONENTS",
     "MIXTURE_FLOWS",
+    "MIXTURE_RAD",
     "MIXTURE_SWEEPS",
     "Run",
     "runs",
@@ -38,6 +39,10 @@ EXPERIMENTS: tuple[str, ...] = (
     "mixture",
 )
 
+#: the models the solve and fit experiments compare: every base and the paper's RAD (affine couplings);
+#: ``rad-spline`` is measured in the ``mixture`` sweep, beside the spline flows
+COMPARED: tuple[str, ...] = tuple(b for b in BASES if b != "rad-spline")
+
 #: ``mixture``'s three sweeps (issue 20), one table each
 MIXTURE_SWEEPS: tuple[str, ...] = ("mixture_separation", "mixture_flows", "mixture_modes")
 #: tables whose solves may diverge by design (weak flows, wide gaps): a divergence is a row (KL = inf), not an error
@@ -51,6 +56,14 @@ MIXTURE_FLOWS: dict[str, dict[str, object]] = {
     "spline-4": {"transform": "spline", "bins": 4},
     "spline-8": {"transform": "spline", "bins": 8},
     "spline-16": {"transform": "spline", "bins": 16},
+}
+#: ``mixture``'s RAD rows: each flow of the sweep with RAD's folds between its couplings (item 5: a discrete
+#: latent against stronger layers, each RAD beside the flow with the same continuous layers)
+MIXTURE_RAD: dict[str, str] = {
+    "coupling": "rad",
+    "spline-4": "rad-spline",
+    "spline-8": "rad-spline",
+    "spline-16": "rad-spline",
 }
 #: ``mixture``'s many-modes sweep: mixture components K of the Gumbel-MoG base against 2^D modes
 MIXTURE_COMPONENTS: tuple[int, ...] = (2, 8, 64)
@@ -85,7 +98,7 @@ def _solves(name: str, cases: list[str], variants: list[dict], seeds: int, quick
 
 def runs(name: str, quick: bool, seeds: int) -> list[Run]:
     """The runs of experiment ``name``."""
-    per_base = [{"base": b} for b in BASES]
+    per_base = [{"base": b} for b in COMPARED]
     if name == "dirichlet":
         cases = (
             ["dirichlet-3d", "dirichlet-5d"]
@@ -121,7 +134,7 @@ def runs(name: str, quick: bool, seeds: int) -> list[Run]:
             Run(name, d, "fit", s, {"model": m, **steps})
             for s in range(seeds)
             for d in DATASETS
-            for m in MODELS
+            for m in COMPARED
         ]
     raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
 
@@ -130,7 +143,8 @@ def _mixture(quick: bool, seeds: int) -> list[Run]:
     """Issue 20's three sweeps, one table each (``mixture_separation``, ``mixture_flows``, ``mixture_modes``).
 
     Separation: modes 4, 8, 16 widths apart in one and two coordinates (2 and 4 modes), per base. Flow
-    strength: each of :data:`MIXTURE_FLOWS` per base on four modes 8 widths apart and on the trimodal case.
+    strength: each of :data:`MIXTURE_FLOWS` per base on four modes 8 widths apart and on the trimodal case,
+    and the RAD of :data:`MIXTURE_RAD` beside the coupling and spline flows.
     Many modes: 16 and 256 modes 8 widths apart, the Gumbel-MoG base with K of :data:`MIXTURE_COMPONENTS`
     against the Gaussian base. Every run has the solver's default budget (``quick``: the smoke budget).
     """
@@ -140,12 +154,21 @@ def _mixture(quick: bool, seeds: int) -> list[Run]:
         return [
             *_solves(separation, ["modes-1d-sep4", "modes-1d-sep16"], bases[:2], seeds, quick),
             *_solves(
-                flow_strength, ["modes-2d-sep8"], [{**MIXTURE_FLOWS["planar-10"], **bases[1]}], seeds, quick
+                flow_strength,
+                ["modes-2d-sep8"],
+                [
+                    {**MIXTURE_FLOWS["planar-10"], **bases[1]},
+                    {**MIXTURE_FLOWS["spline-8"], "base": "rad-spline"},
+                ],
+                seeds,
+                quick,
             ),
             *_solves(many_modes, ["modes-4d-sep8"], [{"base": "gumbel-mog", "components": 8}], seeds, quick),
         ]
     separated = [f"modes-{d}d-sep{s}" for d in (1, 2) for s in SEPARATIONS]
-    flows = [{**f, **b} for f in MIXTURE_FLOWS.values() for b in bases]
+    flows = [{**f, **b} for f in MIXTURE_FLOWS.values() for b in bases] + [
+        {**MIXTURE_FLOWS[f], "base": rad} for f, rad in MIXTURE_RAD.items()
+    ]
     components = [{"base": "gaussian"}] + [
         {"base": "gumbel-mog", "components": k} for k in MIXTURE_COMPONENTS
     ]

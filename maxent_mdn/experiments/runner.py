@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from ..model import RAD_BASES
 from ..model.base import ESTIMATORS
 from ..problem import MaxEntProblem, load_spec, specs_dir
 from ..reference import Reference
@@ -73,15 +74,17 @@ def _worst_row_pct(constraints: pd.DataFrame) -> float:
 
 def _run_columns(run: Run, problem: MaxEntProblem, cfg: SolverConfig) -> dict[str, object]:
     """The columns that say which solve a row is: experiment, case, problem size, model and seed."""
+    model = {
+        k: getattr(cfg, k)
+        for k in ("base", "components", "transform", "layers", "bins", "tau", "anneal_rate", "estimator")
+    }
+    model["transform"] = RAD_BASES.get(cfg.base, cfg.transform)  # RAD's couplings: named by its base
     return {
         "experiment": run.experiment,
         "case": run.case,
         "dim": problem.dim,
         "rows": len(problem.rows),
-        **{
-            k: getattr(cfg, k)
-            for k in ("base", "components", "transform", "layers", "bins", "tau", "anneal_rate", "estimator")
-        },
+        **model,
         "seed": run.seed,
     }
 
@@ -146,6 +149,7 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "ess",
         "pareto_k",
         "missing_mass",
+        "missing_mass_stderr",
     ):
         row[key] = None if cert is None else getattr(cert, key)
     row["certificate_reliable"] = None if cert is None else cert.reliable

@@ -35,6 +35,7 @@ __all__ = [
     "DEFAULTS",
     "DEFAULT_LAYERS",
     "MIXTURE_MAX_DIM",
+    "RAD_BASES",
     "SIMPLEX_MAPS",
     "SUPPORT_BIJECTORS",
     "TRANSFORMS",
@@ -47,7 +48,9 @@ __all__ = [
 ]
 
 #: the one list of model names (solver ``base``, ``fit --model``, the experiments), simplest first
-BASES: tuple[str, ...] = ("gaussian", "gumbel-mog", "exact-mog", "rad")
+BASES: tuple[str, ...] = ("gaussian", "gumbel-mog", "exact-mog", "rad", "rad-spline")
+#: the RAD models among :data:`BASES` and the coupling between their folds (:func:`~maxent_mdn.model.rad.make_rad`)
+RAD_BASES: dict[str, str] = {"rad": "coupling", "rad-spline": "spline"}
 #: what a solver's or ``make_flow``'s ``base`` may be: a model name, or ``"auto"`` (:func:`resolve_base`)
 BASE_CHOICES: tuple[str, ...] = ("auto", *BASES)
 #: ``base="auto"`` is the Gumbel-MoG base up to this many flow coordinates and the Gaussian base above
@@ -120,7 +123,7 @@ def make_base(
     tau_min: float = DEFAULTS.tau_min,
 ) -> BaseDistribution:
     """Base distribution by name: ``"gumbel-mog"`` (with its temperature schedule), ``"exact-mog"`` or ``"gaussian"``."""
-    choice("base", name, tuple(b for b in BASES if b != "rad"))
+    choice("base", name, tuple(b for b in BASES if b not in RAD_BASES))
     if name == "gaussian":
         return StandardNormal(dim)
     if name == "exact-mog":
@@ -242,9 +245,11 @@ def make_flow(
             ``"gaussian"`` above; :func:`resolve_base`), ``"gumbel-mog"`` (soft
             Gumbel-softmax selections, nested density),
             ``"exact-mog"`` (exact mixture, implicit-reparameterization gradients),
-            ``"gaussian"`` (standard normal, as in MEFN), or ``"rad"``: a
+            ``"gaussian"`` (standard normal, as in MEFN), ``"rad"``: a
             :class:`~maxent_mdn.model.rad.RADFlow` (standard normal base, RAD
-            folding layers with affine couplings; ``transform`` is then unused).
+            folding layers with affine couplings, as in the paper; ``transform``
+            is then unused), or ``"rad-spline"``: the same with spline couplings
+            of ``bins`` bins between the folds.
         components: mixture components (Gumbel-MoG base).
         transform: ``"spline"`` (rational-quadratic spline coupling, 4 layers; the
             default), ``"planar"`` (MEFN's; 10), ``"radial"`` (10) or ``"coupling"``
@@ -259,7 +264,7 @@ def make_flow(
         bound: splines act on :math:`[-B, B]` (identity outside).
         tails: end the learnable layers with :class:`~maxent_mdn.model.transforms.Tails`, whose
             per-side exponents turn the Gaussian tails that Lipschitz layers keep into
-            exponential or lighter ones (not used by ``base="rad"``).
+            exponential or lighter ones (not used by the RAD bases).
         simplex_map: the last layer on a :class:`Simplex` support: ``"stick-breaking"``
             (:class:`~maxent_mdn.model.transforms.StickBreaking`, the default: a Dirichlet is a
             product of independent Betas in its coordinates) or ``"additive-logistic"``
@@ -300,9 +305,13 @@ def make_flow(
     tail += [] if last is None else [last]
     if tail and tail[0].dim_in != flow_dim:
         raise ValueError(f"standardize has {tail[0].dim_in} entries, the flow {flow_dim} coordinates")
-    if base == "rad":  # a model of its own: folds and affine couplings over a standard normal
-        rad_layers = DEFAULT_LAYERS["coupling"] if layers_given is None else layers
-        return make_rad(flow_dim, rad_layers, hidden=hidden, last=tail).to(device=device, dtype=dtype)
+    if base in RAD_BASES:  # a model of its own: folds and couplings over a standard normal
+        coupling = RAD_BASES[base]
+        rad_layers = DEFAULT_LAYERS[coupling] if layers_given is None else layers
+        rad = make_rad(
+            flow_dim, rad_layers, hidden=hidden, last=tail, transform=coupling, bins=bins, bound=bound
+        )
+        return rad.to(device=device, dtype=dtype)
     transforms.extend(tail)
     flow = Flow(
         make_base(base, flow_dim, positive_int("components", components), tau, anneal_rate, tau_min),

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from .._checks import choice, positive_float, positive_int
 from ..datasets import Dataset
-from ..model import BASES, MaxEntModel, make_flow
+from ..model import BASES, RAD_BASES, MaxEntModel, make_flow
 from .progress import Progress
 
 __all__ = ["MODELS", "FitResult", "fit", "log_likelihood", "make_density_model"]
@@ -46,7 +46,8 @@ def make_density_model(
     ``gaussian``, ``gumbel-mog`` and ``exact-mog`` share one flow (``layers``
     rational-quadratic spline couplings, 8 bins, conditioners of width
     ``hidden``) and differ only in the base. ``rad`` has ``layers`` x (fold,
-    affine coupling) with the conditioner width that brings its parameter
+    affine coupling) and ``rad-spline`` ``layers`` x (fold, the same spline
+    coupling), each with the conditioner width that brings its parameter
     count closest to the spline flow's (three networks per layer instead of one).
 
     Example:
@@ -63,14 +64,13 @@ def make_density_model(
         "components": components,
         "tails": False,  # the comparison's fixed architecture: its README results predate the tail layer
     }
-    if name != "rad":
+    if name not in RAD_BASES:
         return make_flow(dim, base=name, **flow_kw)
     target = _count(make_flow(dim, base="gaussian", **flow_kw))
+    rad_kw = {"base": name, "layers": layers, "bins": flow_kw["bins"]}
     widths = range(4, 4 * hidden + 1, 2)
-    best = min(
-        widths, key=lambda w: abs(_count(make_flow(dim, base="rad", layers=layers, hidden=w)) - target)
-    )
-    return make_flow(dim, base="rad", layers=layers, hidden=best)
+    best = min(widths, key=lambda w: abs(_count(make_flow(dim, hidden=w, **rad_kw)) - target))
+    return make_flow(dim, hidden=best, **rad_kw)
 
 
 def log_likelihood(model: MaxEntModel, x: Tensor, num_nested: int = 8192, exact: bool = False) -> Tensor:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ..model import MaxEntModel
+from ..model import RAD_BASES, MaxEntModel
 from ..objective.lagrangian import AugmentedLagrangian
 from ..problem.feasibility import check_feasible
 from ..problem.preflight import check_statistics
@@ -51,9 +51,9 @@ def _configure(
         raise ValueError("resume=True needs the checkpoint path to resume from")
     world = world if world is not None else World(use_process_group=False)  # opt-in only
     if world.distributed:
-        if cfg.base == "rad":
+        if cfg.base in RAD_BASES:
             raise ValueError(
-                "data-parallel training supports the gaussian, gumbel-mog and exact-mog bases, not rad"
+                f"data-parallel training supports the gaussian, gumbel-mog and exact-mog bases, not {cfg.base}"
             )
         if resume:
             raise ValueError("resuming a data-parallel solve is not supported; resume it in one process")

@@ -3,7 +3,7 @@
 Three CSVs, one per sweep (:func:`~maxent_mdn.experiments.registry.runs`):
 ``mixture_separation`` (KL against the modes' separation, per base),
 ``mixture_flows`` (KL and CPU milliseconds per step against the flow, per
-base) and ``mixture_modes`` (KL against the number of mixture components, the
+base, with RAD beside the flows of its continuous layers) and ``mixture_modes`` (KL against the number of mixture components, the
 Gaussian base as the line to beat). Every point is one run (one seed); the
 lines join the medians over seeds.
 """
@@ -23,11 +23,13 @@ from ..experiments.registry import MIXTURE_SWEEPS
 from .kl_axis import draw_kl_targets, kl_shown
 from .save import save_pdf_and_png
 
-__all__ = ["flow_label", "mixture_flows", "mixture_modes", "mixture_separation", "mixture_table"]
+__all__ = ["flow_label", "kl_text", "mixture_flows", "mixture_modes", "mixture_separation", "mixture_table"]
 
-_BASES = ["gaussian", "gumbel-mog", "exact-mog"]
+_BASES = ["gaussian", "gumbel-mog", "exact-mog", "rad"]
 #: one colour per base in every figure, whichever bases a table has
-_PALETTE = dict(zip(_BASES, ("C0", "C1", "C2"), strict=True))
+_PALETTE = dict(zip(_BASES, ("C0", "C1", "C2", "C3"), strict=True))
+#: RAD's two variants share a colour: the flow axis already says which couplings sit between the folds
+_HUE = {"rad-spline": "rad"}
 _FLOWS = ["planar-10", "planar-40", "coupling", "spline-4", "spline-8", "spline-16"]
 
 
@@ -51,9 +53,9 @@ def _separation(case: str) -> str:
     return match.group(1) if match else case
 
 
-#: where a diverged run (KL ``inf``) is drawn
+#: where a diverged run (KL ``inf``) or one above it is drawn
 _DIVERGED_AT = 10.0
-_KL_LABEL = f"KL(q || p*) (diverged: at {_DIVERGED_AT:g})"
+_KL_LABEL = f"KL(q || p*) (diverged or > {_DIVERGED_AT:g}: at {_DIVERGED_AT:g})"
 
 
 def _with_kl_shown(t: pd.DataFrame) -> pd.DataFrame:
@@ -93,7 +95,9 @@ def mixture_flows(t: pd.DataFrame, out: Path) -> list[Path]:
     """KL (top) and CPU milliseconds per step (bottom) against the flow, per base, on each case."""
     t = _with_kl_shown(t)
     t = t.assign(
-        flow=t.apply(flow_label, axis=1), ms_per_step=1e3 * t["cpu_seconds"] / t["steps"].clip(lower=1)
+        flow=t.apply(flow_label, axis=1),
+        ms_per_step=1e3 * t["cpu_seconds"] / t["steps"].clip(lower=1),
+        base=t["base"].replace(_HUE),
     )
     cases = list(dict.fromkeys(t["case"]))
     order = [f for f in _FLOWS if f in set(t["flow"])] + sorted(set(t["flow"]) - set(_FLOWS))
@@ -163,6 +167,16 @@ def _median_row(group: pd.DataFrame) -> pd.Series:
     )
 
 
+def kl_text(kl: float) -> str:
+    """A KL for the table: four decimals, or three significant digits from 1000 on.
+
+    Example:
+        >>> kl_text(0.01234567), kl_text(287050419.93), kl_text(float("inf"))
+        ('0.0123', '2.87e+08', 'inf')
+    """
+    return f"{kl:.4f}" if abs(kl) < 1000 else f"{kl:.3g}"
+
+
 def mixture_table(tables: dict[str, pd.DataFrame]) -> str:
     """Markdown: per sweep, case, flow, components and base, the median KL over seeds, the worst, how many
     converged and diverged, CPU ms per step, and the median CPU seconds of the runs that converged (the price
@@ -179,11 +193,11 @@ def mixture_table(tables: dict[str, pd.DataFrame]) -> str:
         keys = ["case", "flow", "components", "base"]
         for (case, flow, k, base), group in t.groupby(keys, sort=False):
             r = _median_row(group)
-            k_shown = int(k) if base != "gaussian" else "-"
+            k_shown = int(k) if base in ("gumbel-mog", "exact-mog") else "-"
             s = "-" if np.isnan(r["seconds_to_converge"]) else f"{r['seconds_to_converge']:.0f}"
             lines.append(
                 f"| {sweep.removeprefix('mixture_')} | {case} | {flow} | {k_shown} | {base} | {r['seeds']} "
-                f"| {r['kl_median']:.4f} | {r['kl_max']:.4f} | {r['converged']} | {r['diverged']} "
+                f"| {kl_text(r['kl_median'])} | {kl_text(r['kl_max'])} | {r['converged']} | {r['diverged']} "
                 f"| {r['ms_per_step']:.1f} | {s} |"
             )
     return "\n".join(lines) + "\n"

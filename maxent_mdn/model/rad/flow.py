@@ -8,13 +8,16 @@ import torch
 from torch import Tensor, nn
 from torch.distributions import constraints
 
-from ..._checks import positive_int
+from ..._checks import choice, positive_int
 from ..base import StandardNormal
 from ..shapes import EventModule
-from ..transforms import AffineCoupling, ElementwiseAffine, Permutation, Transform
+from ..transforms import AffineCoupling, ElementwiseAffine, Permutation, SplineCoupling, Transform
 from .fold import Fold
 
-__all__ = ["RADFlow", "make_rad"]
+__all__ = ["RAD_COUPLINGS", "RADFlow", "make_rad"]
+
+#: the continuous layers a RAD flow may put between its folds: the paper's affine couplings, or splines
+RAD_COUPLINGS: tuple[str, ...] = ("coupling", "spline")
 
 Layer = Transform | Fold
 
@@ -141,21 +144,35 @@ def make_rad(
     pieces: int = 3,
     hidden: int = 64,
     last: Transform | list[Transform] | None = None,
+    transform: str = "coupling",
+    bins: int = 8,
+    bound: float = 10.0,
 ) -> RADFlow:
-    """A RAD flow: an elementwise affine layer, ``layers`` x (fold, affine coupling, permutation), then ``last``.
+    """A RAD flow: an elementwise affine layer, ``layers`` x (fold, coupling, permutation), then ``last``.
 
-    ``last`` is an optional final bijector, or a list of them (e.g. a
-    standardization, then the map onto a constrained support).
+    ``transform`` is the coupling between the folds: ``"coupling"`` (affine, as
+    in the paper) or ``"spline"`` (rational-quadratic with ``bins`` bins on
+    :math:`[-B, B]`, ``B = bound``: the same continuous layers as the spline
+    flows, so that a comparison separates the discrete latent from the
+    strength of the layers). ``last`` is an optional final bijector, or a list
+    of them (e.g. a standardization, then the map onto a constrained support).
 
     Example:
         >>> make_rad(1).sample((3,)).shape
         torch.Size([3, 1])
+        >>> make_rad(2, transform="spline", bins=4).sample((3,)).shape
+        torch.Size([3, 2])
     """
     positive_int("dim", dim)
+    choice("transform", transform, RAD_COUPLINGS)
+    bins = positive_int("bins", bins)
     stack: list[Layer] = [ElementwiseAffine(dim)]
     for i in range(positive_int("layers", layers)):
         stack.append(Fold(dim, pieces=pieces, hidden=hidden))
-        stack.append(AffineCoupling(dim, hidden=hidden))
+        if transform == "coupling":
+            stack.append(AffineCoupling(dim, hidden=hidden))
+        else:
+            stack.append(SplineCoupling(dim, bins=bins, bound=bound, hidden=hidden))
         if dim > 1 and i < layers - 1:
             stack.append(Permutation(dim))
     stack.extend([] if last is None else last if isinstance(last, list) else [last])
