@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ from truth import soft_mixture_density_1d_many
 
 from maxent_mdn import ElementwiseAffine, Flow, GumbelMoG
 from maxent_mdn.cli import main
-from maxent_mdn.datasets import DATASETS, load_dataset
+from maxent_mdn.datasets import DATASETS, Dataset, load_dataset
 from maxent_mdn.training.fit import MODELS, fit, log_likelihood, make_density_model
 
 
@@ -100,3 +101,21 @@ def test_cli_fit_writes_its_outputs(tmp_path: pytest.TempPathFactory, capsys: py
     assert samples.shape == (100_000, 2) and samples.dtype == np.float64
     assert (out / "density.png").stat().st_size > 10_000
     assert "test log-likelihood" in capsys.readouterr().out
+
+
+def test_a_test_mean_decided_by_points_without_mass_is_named() -> None:
+    """A held-out point where the model has (numerically) no mass decides the mean: fit says so, not silently."""
+    data = load_dataset("moons", sizes=(256, 128, 256))
+    far = data.test.clone()
+    far[:2] = 200.0  # log q there is about -200² under a flow that is the identity this far out
+    model = make_density_model("gaussian", layers=1, hidden=8)
+    with pytest.warns(
+        RuntimeWarning, match=r"2 of 256 test points score more than 1000 nats below the median"
+    ):
+        result = fit(
+            model, Dataset("moons", data.train, data.val, far), steps=2, eval_every=1, progress=False
+        )
+    assert result.test_ll < -100.0  # the mean is what it is; the warning says why
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(make_density_model("gaussian", layers=1, hidden=8), data, steps=2, eval_every=1, progress=False)
