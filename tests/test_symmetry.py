@@ -137,3 +137,46 @@ def test_a_reflection_check_that_fails_keeps_the_certificate_and_blocks_converge
     assert math.isfinite(cert.gap) and math.isinf(cert.kl_upper) and not cert.reliable
     why = why_not_converged(True, checked, gap_tol=0.05, kl_upper_tol=0.05)
     assert why is not None and "reflection check failed" in why
+
+
+class _TwoCorners(_Density):
+    """The two-corner density of :func:`_two_of_four_corners` as a model the stop check can draw from."""
+
+    def __init__(self) -> None:
+        _, _, log_q = _two_of_four_corners(1)
+        super().__init__(log_q)
+        self.reference = separated_modes_reference(2, 16)
+
+    def evaluation_kwargs(self, num_nested: int) -> dict[str, object]:
+        return {}
+
+    def rsample_and_log_prob(self, n: int, **_: object) -> tuple[Tensor, Tensor]:
+        x = self.reference.sample(n, seed=int(torch.randint(2**31, ())))
+        x[:, 1] = x[:, 1].abs() * torch.sign(x[:, 0])
+        return x, self.log_q(x)
+
+
+def test_the_stop_check_runs_the_reflection_check_only_where_it_can_change_the_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Missed reflected mass only adds to kl_upper: a stop refused without it needs no check, and a stop
+    granted without it is refused with it (the two-corner flow: KL log 2)."""
+    from maxent_mdn.training import SolverConfig, verdict
+
+    calls = []
+
+    def counted(*args: object, **kwargs: object) -> tuple[float, float]:
+        calls.append(1)
+        return missing_mass(*args, **kwargs)
+
+    monkeypatch.setattr(verdict, "missing_mass", counted)
+    problem, flow = separated_modes(2, 16), _TwoCorners()
+    alm = AugmentedLagrangian(problem.targets, problem.relations)
+    alm.lam = -ETA.to(alm.lam)
+    torch.manual_seed(0)
+    loose = SolverConfig(gap_tol=0.05, kl_upper_tol=0.05, stop_samples=40_000)
+    check = verdict.certified_stop(flow, problem, alm, loose)
+    assert check["stop"] == 0.0 and check["stop_kl_upper"] >= math.log(2.0) and len(calls) == 1
+    strict = SolverConfig(gap_tol=1e-9, kl_upper_tol=1e-9, stop_samples=40_000)
+    check = verdict.certified_stop(flow, problem, alm, strict)
+    assert check["stop"] == 0.0 and check["stop_kl_upper"] < 0.05 and len(calls) == 1  # refused unchecked
