@@ -30,6 +30,7 @@ from .model.rad import Fold, RADFlow, make_rad
 from .model.transforms import (
     ActNorm,
     AffineCoupling,
+    AutoregressiveSpline,
     ElementwiseAffine,
     Exp,
     FromTorch,
@@ -70,6 +71,7 @@ __all__ = [
     "ESTIMATORS",
     "ActNorm",
     "AffineCoupling",
+    "AutoregressiveSpline",
     "BaseDistribution",
     "Covariance",
     "ElementwiseAffine",

@@ -15,6 +15,7 @@ from .flow import Flow
 from .rad import RADFlow, make_rad
 from .transforms import (
     AffineCoupling,
+    AutoregressiveSpline,
     ElementwiseAffine,
     Exp,
     Permutation,
@@ -55,11 +56,11 @@ RAD_BASES: dict[str, str] = {"rad": "coupling", "rad-spline": "spline"}
 BASE_CHOICES: tuple[str, ...] = ("auto", *BASES)
 #: ``base="auto"`` is the Gumbel-MoG base up to this many flow coordinates and the Gaussian base above
 MIXTURE_MAX_DIM = 4
-TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline")
+TRANSFORMS: tuple[str, ...] = ("planar", "radial", "coupling", "spline", "autoregressive")
 #: the maps onto the simplex by name, the default first
 SIMPLEX_MAPS: dict[str, type[Transform]] = {"stick-breaking": StickBreaking, "additive-logistic": SimplexMap}
 #: flow layers when ``layers`` is not given, per transform
-DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4}
+DEFAULT_LAYERS: dict[str, int] = {"planar": 10, "radial": 10, "coupling": 4, "spline": 4, "autoregressive": 4}
 
 
 class Defaults(NamedTuple):
@@ -209,6 +210,8 @@ def _stack(transform: str, dim: int, layers: int, hidden: int, bins: int, bound:
     for i in range(layers):
         if transform == "coupling":
             out.append(AffineCoupling(dim, hidden=hidden))
+        elif transform == "autoregressive":
+            out.append(AutoregressiveSpline(dim, bins=bins, bound=bound, hidden=hidden))
         else:
             out.append(SplineCoupling(dim, bins=bins, bound=bound, hidden=hidden))
         if dim > 1 and i < layers - 1:
@@ -252,8 +255,10 @@ def make_flow(
             of ``bins`` bins between the folds.
         components: mixture components (Gumbel-MoG base).
         transform: ``"spline"`` (rational-quadratic spline coupling, 4 layers; the
-            default), ``"planar"`` (MEFN's; 10), ``"radial"`` (10) or ``"coupling"``
-            (affine coupling, 4).
+            default), ``"planar"`` (MEFN's; 10), ``"radial"`` (10), ``"coupling"``
+            (affine coupling, 4) or ``"autoregressive"`` (inverse-autoregressive
+            rational-quadratic splines, 4: every coordinate transformed in every
+            layer, one pass to sample, ``D`` passes for the density of a given point).
         layers: number of layers (default per ``transform``).
         support: ``None``/:class:`Real`, :class:`Positive`, :class:`Interval`
             or :class:`Simplex`; adds the matching final bijector.

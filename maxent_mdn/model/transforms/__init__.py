@@ -1,5 +1,6 @@
 """Flow layers :math:`g_l` with their log-determinants."""
 
+from .autoregressive import AutoregressiveSpline, MaskedMLP
 from .core import Transform
 from .coupling import AffineCoupling, SplineCoupling
 from .elementwise import ActNorm, ElementwiseAffine, Exp, Sigmoid, Softplus, Standardize
@@ -15,9 +16,11 @@ __all__ = [
     "MLP",
     "ActNorm",
     "AffineCoupling",
+    "AutoregressiveSpline",
     "ElementwiseAffine",
     "Exp",
     "FromTorch",
+    "MaskedMLP",
     "Permutation",
     "Planar",
     "Radial",
