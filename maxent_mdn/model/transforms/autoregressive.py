@@ -25,7 +25,7 @@ from torch import Tensor, nn
 
 from ..._checks import positive_float, positive_int
 from .core import Transform
-from .spline import rational_quadratic_spline
+from .spline import packed_spline
 
 __all__ = ["AutoregressiveSpline", "MaskedMLP"]
 
@@ -108,13 +108,8 @@ class AutoregressiveSpline(Transform):
         self.bound = positive_float("bound", bound)
         self.conditioner = MaskedMLP(dim, 3 * bins - 1, hidden, depth)
 
-    def _spline(self, v: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        k = self.bins
-        widths, heights, derivs = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
-        return rational_quadratic_spline(v, widths, heights, derivs, self.bound, inverse)
-
     def forward(self, z: Tensor) -> tuple[Tensor, Tensor]:
-        x, log_deriv = self._spline(z, self.conditioner(z), inverse=False)
+        x, log_deriv = packed_spline(z, self.conditioner(z), self.bound)
         return x, log_deriv.sum(-1)
 
     def inverse(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -123,7 +118,7 @@ class AutoregressiveSpline(Transform):
         columns, logs = [], []
         for d in range(self.dim):
             params = self.conditioner(z)[:, d]  # depends on z[:, :d], already final
-            zd, log_deriv = self._spline(x[:, d], params, inverse=True)
+            zd, log_deriv = packed_spline(x[:, d], params, self.bound, inverse=True)
             columns.append(zd)
             logs.append(log_deriv)
             z = torch.cat([torch.stack(columns, -1), x.new_zeros(x.shape[0], self.dim - d - 1)], -1)

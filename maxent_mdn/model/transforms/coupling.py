@@ -18,7 +18,7 @@ from torch import Tensor
 from ..._checks import positive_float, positive_int
 from .core import Transform
 from .nets import MLP
-from .spline import rational_quadratic_spline
+from .spline import packed_spline
 
 __all__ = ["AffineCoupling", "SplineCoupling"]
 
@@ -100,6 +100,4 @@ class SplineCoupling(_Coupling):
         self.bound = positive_float("bound", bound)
 
     def _elementwise(self, x: Tensor, params: Tensor, inverse: bool) -> tuple[Tensor, Tensor]:
-        k = self.bins
-        widths, heights, derivs = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
-        return rational_quadratic_spline(x, widths, heights, derivs, self.bound, inverse)
+        return packed_spline(x, params, self.bound, inverse)

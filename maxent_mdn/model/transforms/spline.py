@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["rational_quadratic_spline"]
+__all__ = ["packed_spline", "rational_quadratic_spline"]
 
 _MIN_BIN = 1e-3
 _MIN_DERIV = 1e-3
@@ -113,3 +113,19 @@ def rational_quadratic_spline(
     if inverse:
         log_deriv = -log_deriv
     return torch.where(inside, out, x), torch.where(inside, log_deriv, torch.zeros_like(log_deriv))
+
+
+def packed_spline(x: Tensor, params: Tensor, bound: float, inverse: bool = False) -> tuple[Tensor, Tensor]:
+    r""":func:`rational_quadratic_spline` with its parameters packed as a conditioner outputs them.
+
+    ``params`` has shape ``S + (3K - 1,)``: :math:`K` widths, :math:`K` heights, then :math:`K - 1`
+    interior derivatives.
+
+    Example:
+        >>> y, ladj = packed_spline(torch.tensor([0.5]), torch.zeros(1, 11), bound=3.0)  # K = 4: the identity
+        >>> torch.allclose(y, torch.tensor([0.5]), atol=1e-5)
+        True
+    """
+    k = (params.shape[-1] + 1) // 3
+    widths, heights, derivs = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
+    return rational_quadratic_spline(x, widths, heights, derivs, bound, inverse)
