@@ -129,7 +129,8 @@ def mixture_flows(t: pd.DataFrame, out: Path) -> list[Path]:
 
 
 def mixture_modes(t: pd.DataFrame, out: Path) -> list[Path]:
-    """KL against the Gumbel-MoG base's components K for 2^D modes; the Gaussian base's median as a line."""
+    """KL against the Gumbel-MoG base's components K for 2^D modes; the Gaussian base's median as a line,
+    the band from its best to its worst seed."""
     t = _with_kl_shown(t)
     cases = list(dict.fromkeys(t["case"]))
     fig, axes = plt.subplots(1, len(cases), figsize=(4.6 * len(cases), 3.6), squeeze=False, sharey=True)
@@ -141,6 +142,14 @@ def mixture_modes(t: pd.DataFrame, out: Path) -> list[Path]:
         if len(gaussian):
             ax.axhline(
                 float(gaussian.median()), color=_PALETTE["gaussian"], lw=1.5, label="Gaussian base (median)"
+            )
+            ax.axhspan(
+                float(gaussian.min()),
+                float(gaussian.max()),
+                color=_PALETTE["gaussian"],
+                alpha=0.15,
+                lw=0,
+                label="Gaussian base (every seed)",
             )
             ax.legend(fontsize=7)
         dim = int(part["dim"].iloc[0])
