@@ -12,9 +12,10 @@ from maxent_mdn.model import BASES, MIXTURE_MAX_DIM, TRANSFORMS, resolve_base
 @pytest.mark.parametrize("transform", TRANSFORMS)
 def test_sampled_and_inverted_log_prob_agree(transform: str) -> None:
     flow = make_flow(2, base="gaussian", transform=transform, dtype=torch.float64)
-    # random non-identity parameters; larger spline perturbations make near-flat bins whose
-    # inverse is ill-conditioned (rounding error amplified by 1/slope), not wrong
-    scale = 0.1 if transform == "spline" else 0.3
+    # random non-identity parameters; larger spline perturbations (coupling or autoregressive) make
+    # near-flat bins whose inverse is ill-conditioned (rounding error amplified by 1/slope), not wrong:
+    # at 0.3 both spline flows are off by up to 0.8-8 nats, each layer's own round trip by 1e-8
+    scale = 0.1 if transform in ("spline", "autoregressive") else 0.3
     with torch.no_grad():
         for p in flow.parameters():
             p.add_(scale * torch.randn_like(p))
