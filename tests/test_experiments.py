@@ -169,6 +169,24 @@ def test_figures_are_drawn_from_the_csvs_alone(tmp_path: Path) -> None:
     assert all((out / p).stat().st_size > 5000 for p in pngs)
 
 
+def test_the_scale_figure_and_table_show_the_previous_defaults_beside(tmp_path: Path) -> None:
+    """``scale_previous.csv`` (the same runs at earlier defaults) is drawn behind ``scale.csv`` and its KL
+    and converged count get a last column of ``scale.md``; a case it lacks gets a dash."""
+    results, out = tmp_path / "results", tmp_path / "figures"
+    results.mkdir()
+    scale = _synthetic_tables()["scale"]
+    scale.to_csv(results / "scale.csv", index=False)
+    before = scale[scale["case"] != "dirichlet-10d"].assign(kl=0.5, converged=False)
+    before.to_csv(results / "scale_previous.csv", index=False)
+    assert main(["figures", "--results", str(results), "--out", str(out)]) == 0
+    lines = (out / "scale.md").read_text().splitlines()
+    assert lines[0].endswith("| KL before (converged) |") and len(lines) == 2 + 3
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines[2:]}
+    assert rows["power-bimodal-8"].endswith("| 0.5000 ± 0.0000 (0/2) |")
+    assert rows["dirichlet-10d"].endswith("| – |")
+    assert (out / "scale.png").stat().st_size > 5000
+
+
 def test_figures_without_results_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["figures", "--results", str(tmp_path), "--out", str(tmp_path / "f")]) == 2
     assert "run maxent-mdn reproduce first" in capsys.readouterr().err

@@ -86,6 +86,7 @@ def test_corrupt_model_file_gets_a_clear_error(tmp_path: Path) -> None:
         (["train", "exponential", "--kl-upper-tol", "-1"], "kl_upper_tol must be a positive"),
         (["train", "exponential", "--stop-samples", "-1"], "stop_samples must be a non-negative integer"),
         (["train", "nosuch"], "nor a shipped spec: beta, dirichlet"),
+        (["train", "exponential", "--base", "rad", "--transform", "planar"], "drop --transform"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(args: list[str], message: str) -> None:

@@ -29,6 +29,13 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
+    from ..model import RAD_BASES
+
+    if settings.get("base") in RAD_BASES and "transform" in settings:
+        raise ValueError(
+            f"--base {settings['base']} takes its couplings from its name (rad: affine, rad-spline: splines "
+            "between the folds); drop --transform"
+        )
     if settings.get("base") == "concrete-joint":
         if settings.get("estimator", "concrete-joint") != "concrete-joint":
             raise ValueError("--base concrete-joint fixes the estimator; drop --estimator")

@@ -293,6 +293,8 @@ def make_flow(
     layers = DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
     flow_dim = support.flow_dim(dim) if support is not None else dim
     base = resolve_base(base, flow_dim)
+    # built for the RAD bases too, though they discard it: its draws from the seed's generator come first,
+    # so a seed initializes RAD as in the journalled experiment runs
     transforms = _stack(
         transform,
         flow_dim,

@@ -161,25 +161,46 @@ def _family(case: str) -> str:
 
 
 def _scale(t: pd.DataFrame, out: Path) -> list[Path]:
-    """Accuracy at scale: KL vs dimension and vs seconds, per family, with the issue's targets 0.01 and 0.02."""
+    """Accuracy at scale: KL vs dimension and vs seconds, per family, with the issue's targets 0.01 and 0.02.
+
+    Rows with ``when == "previous"`` (``scale_previous.csv``: the same runs at earlier defaults) are drawn in
+    grey behind the others, with an arrow per case from its previous median to its current one.
+    """
     t = t.assign(
         family=t["case"].map(_family),
         verdict=t["converged"].map({True: "converged", False: "not converged"}),
         kl_shown=kl_shown(t["kl"]),
     )
     seconds = "cpu_seconds" if "cpu_seconds" in t else "seconds"
+    previous = t["when"].eq("previous") if "when" in t else pd.Series(False, index=t.index)
+    now, before = t[~previous], t[previous]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
     style = {"hue": "family", "style": "verdict", "style_order": ["converged", "not converged"], "s": 60}
-    sns.scatterplot(t, x="dim", y="kl_shown", ax=axes[0], legend=False, **style)
-    axes[0].set(
-        xscale="log", yscale="log", xlabel="dimension D", ylabel="KL(q || p*)", title="KL vs dimension"
-    )
-    sns.scatterplot(t, x=seconds, y="kl_shown", ax=axes[1], **style)
-    axes[1].set(xscale="log", yscale="log", xlabel="CPU seconds (one thread)", ylabel="", title="KL vs cost")
-    for ax in axes:
+    for ax, x in zip(axes, ("dim", seconds), strict=True):
+        if not before.empty:
+            grey = {"style": "verdict", "style_order": ["converged", "not converged"], "s": 30}
+            sns.scatterplot(before, x=x, y="kl_shown", ax=ax, color="0.75", legend=False, **grey)
+            _arrows(ax, before, now, x)
+        sns.scatterplot(now, x=x, y="kl_shown", ax=ax, legend=ax is axes[1], **style)
+        ax.set(xscale="log", yscale="log", ylabel="")
         draw_kl_targets(ax)
+    axes[0].set(xlabel="dimension D", ylabel="KL(q || p*)", title="KL vs dimension")
+    axes[1].set(xlabel="CPU seconds (one thread)", title="KL vs cost")
+    if not before.empty:
+        axes[1].scatter([], [], color="0.75", s=30, label="grey: previous defaults")
     axes[1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     return save_pdf_and_png(fig, out, "scale")
+
+
+def _arrows(ax: plt.Axes, before: pd.DataFrame, now: pd.DataFrame, x: str) -> None:
+    """A grey arrow per case from its median (x, KL) in ``before`` to its median in ``now``."""
+    start = before.groupby("case")[[x, "kl_shown"]].median()
+    end = now.groupby("case")[[x, "kl_shown"]].median()
+    for case in start.index.intersection(end.index):
+        (x0, y0), (x1, y1) = start.loc[case], end.loc[case]
+        ax.annotate(
+            "", xy=(x1, y1), xytext=(x0, y0), arrowprops={"arrowstyle": "->", "color": "0.6", "lw": 0.6}
+        )
 
 
 FIGURES: dict[str, Callable[[pd.DataFrame, Path], list[Path]]] = {
@@ -198,6 +219,20 @@ FIGURES: dict[str, Callable[[pd.DataFrame, Path], list[Path]]] = {
 }
 
 
+#: experiments whose figure also draws ``<name>_previous.csv``, the same runs at earlier defaults
+BESIDE_PREVIOUS = ("scale",)
+
+
+def _beside_previous(path: Path) -> pd.DataFrame:
+    """The table at ``path``, with ``<name>_previous.csv``'s rows added (``when`` = "previous"/"now") for the
+    experiments of :data:`BESIDE_PREVIOUS` where that file exists."""
+    t = pd.read_csv(path)
+    before = path.with_name(f"{path.stem}_previous.csv")
+    if path.stem not in BESIDE_PREVIOUS or not before.is_file():
+        return t
+    return pd.concat([t.assign(when="now"), pd.read_csv(before).assign(when="previous")], ignore_index=True)
+
+
 def draw_figures(results: str | Path, out: str | Path) -> list[Path]:
     """Draw every figure whose CSV exists in ``results``, and the results table; returns the files written."""
     results, out = Path(results), Path(out)
@@ -207,7 +242,7 @@ def draw_figures(results: str | Path, out: str | Path) -> list[Path]:
     for table, draw in FIGURES.items():
         path = results / f"{table}.csv"
         if path.is_file():
-            written += draw(pd.read_csv(path), out)
+            written += draw(_beside_previous(path), out)
     if not written:
         raise FileNotFoundError(f"no experiment CSVs in {results}; run maxent-mdn reproduce first")
     table = write_results_table(results, out)

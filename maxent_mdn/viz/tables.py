@@ -74,18 +74,26 @@ def results_table(tables: dict[str, pd.DataFrame]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def scale_table(t: pd.DataFrame) -> str:
+def scale_table(t: pd.DataFrame, previous: pd.DataFrame | None = None) -> str:
     """Markdown table of the ``scale`` experiment: per case, over seeds, the KL, the certificate and the verdicts.
 
     ``worst row`` is the largest violation in units of its row's tolerance (1% of max(|b|, spread):
     1.00 is at the tolerance); ``false converged`` counts seeds that converged with a KL above 0.02,
-    which the verdict must never allow.
+    which the verdict must never allow. With ``previous`` (the same runs at earlier defaults), a last
+    column gives its KL per case, and its converged count, beside this run's.
+
+    Example:
+        >>> row = {"case": "c", "dim": 1, "rows": 2, "kl": 0.001, "kl_upper": 0.01, "worst_row_pct": 0.5,
+        ...        "constraints_met": True, "converged": True, "seconds": 10.0}
+        >>> scale_table(pd.DataFrame([row]), pd.DataFrame([{**row, "kl": 0.1, "converged": False}])).splitlines()[2]
+        '| c | 1 | 2 | 0.0010 ± 0.0000 | 0.0010 | 0.0100 | 0.50 | 1/1 | 1/1 | 0/1 | 10 | 0.1000 ± 0.0000 (0/1) |'
     """
     head = "| case | D | rows | KL (mean ± sd) | KL max | kl_upper max | worst row (× tol) | constraints met "
-    lines = [
-        head + "| converged | false converged | CPU s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
+    head += "| converged | false converged | CPU s |"
+    rule = "|---|---|---|---|---|---|---|---|---|---|---|"
+    if previous is not None:
+        head, rule = head + " KL before (converged) |", rule + "---|"
+    lines = [head, rule]
     for case, g in t.groupby("case", sort=False):
         seconds = g["cpu_seconds"] if "cpu_seconds" in g else g["seconds"]
         n = len(g)
@@ -95,17 +103,28 @@ def scale_table(t: pd.DataFrame) -> str:
             f"| {_mean_sd(g['kl'], 4)} | {_num(g['kl'].max(), 4)} | {_num(g['kl_upper'].max(), 4)} "
             f"| {g['worst_row_pct'].max():.2f} | {int(g['constraints_met'].sum())}/{n} "
             f"| {int(g['converged'].sum())}/{n} | {false}/{n} | {seconds.mean():.0f} |"
+            + ("" if previous is None else f" {_before(previous[previous['case'] == case])} |")
         )
     return "\n".join(lines) + "\n"
 
 
+def _before(g: pd.DataFrame) -> str:
+    """A case's KL and converged count at the previous defaults (``–`` where it was not run)."""
+    if g.empty:
+        return "–"
+    return f"{_mean_sd(g['kl'], 4)} ({int(g['converged'].sum())}/{len(g)})"
+
+
 def write_results_table(results: str | Path, out: str | Path) -> Path | None:
     """Write ``out/results.md`` from the solve CSVs in ``results`` (``None`` if there are none), and
-    ``out/scale.md`` (:func:`scale_table`) where ``scale.csv`` exists."""
+    ``out/scale.md`` (:func:`scale_table`) where ``scale.csv`` exists, beside ``scale_previous.csv`` (the same
+    runs at earlier defaults) where that exists too."""
     results = Path(results)
     if (results / "scale.csv").is_file():
         Path(out).mkdir(parents=True, exist_ok=True)
-        (Path(out) / "scale.md").write_text(scale_table(pd.read_csv(results / "scale.csv")))
+        before = results / "scale_previous.csv"
+        previous = pd.read_csv(before) if before.is_file() else None
+        (Path(out) / "scale.md").write_text(scale_table(pd.read_csv(results / "scale.csv"), previous))
     tables = {n: pd.read_csv(results / f"{n}.csv") for n in SOLVE_TABLES if (results / f"{n}.csv").is_file()}
     if not tables:
         return None
