@@ -135,6 +135,7 @@ def _solve_rows(run: Run) -> dict[str, list[dict]]:
         "steps": int(result.history["step"].max()) if len(result.history) else 0,  # trained, not kept
         "kept_step": result.kept_step,  # the certified best passing state returned to, if not the last
         "seconds": result.seconds,
+        "gibbs_stage": cfg.gibbs_stage,  # the default since issue 19; rows before it lack the column
     }
     cert = result.certificate.certificate if result.certificate is not None else None
     for key in (

@@ -11,7 +11,7 @@ iteration :math:`k` is
 3. :func:`after_inner_run`: the convergence test, then (unless it stops) the
    multiplier step and the penalty update (MEFN's algorithm 1).
 
-With ``gibbs_stage`` (off by default), from outer iteration ``min_outer`` on, a solve
+With ``gibbs_stage`` (on by default for the built-in flows), from outer iteration ``min_outer`` on, a solve
 that has not stopped runs a second stage: the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form

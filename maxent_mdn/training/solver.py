@@ -251,7 +251,7 @@ def solve(
         ('exp', 'mean[0]', True)
     """
     cfg, world = _configure(settings, resume, checkpoint, world)
-    cfg = cfg.resolved_for(problem)  # base "auto" -> the base it picks, so files record what ran
+    cfg = cfg.resolved_for(problem, model is not None)  # "auto" and None -> what runs, so files record it
     progress = progress if world.is_main else False
     torch.manual_seed(cfg.seed)
     # the statistics' pre-flight first, so a statistic that raises is named before the grid checks call it
