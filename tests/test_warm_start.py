@@ -71,6 +71,32 @@ def test_solve_trains_its_first_inner_run_at_the_grid_multipliers(warm: bool) ->
     assert result.lagrangian["dual_step"] == (0.25 if warm else 1.0)
 
 
+def test_a_solve_whose_reference_is_the_grid_solves_that_grid_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The warm start takes η from the grid reference the solve already holds instead of solving it again."""
+    from maxent_mdn import reference
+    from maxent_mdn.reference import grid
+
+    solved = []
+
+    def counted(problem: MaxEntProblem, points: int | None = None) -> grid.GridReference:
+        solved.append(problem.name)
+        return original(problem, points)
+
+    original = grid.grid_reference
+    monkeypatch.setattr(grid, "grid_reference", counted)
+    monkeypatch.setattr(reference, "grid_reference", counted)
+    square = Expectation(lambda x: x[..., 0] ** 2, 0.15, name="m2")  # no closed form: the reference is a grid
+    problem = MaxEntProblem(1, [Mean([0.3]), square], support=Interval(0.0, 1.0), name="once")
+    small = {"inner_steps": 10, "test_batches": 4, "test_batch_size": 64, "eval_samples": 500, "batch": 64}
+    small.update(transform="coupling", layers=1, trace_samples=0, log_every=5, stop_samples=0)
+    result = solve(problem, steps=10, progress=False, reference=True, **small)
+    assert solved == ["once"]
+    assert result.reference is not None and result.reference.kind == "grid"
+    first = float(result.history["lambda:mean[0]"].iloc[0])
+    assert first == pytest.approx(-float(result.reference.eta[0]), abs=1e-9)  # the start is that grid's -η
+    assert grid_multipliers(problem) is not None and solved == ["once", "once"]  # alone, it solves its own
+
+
 def test_no_warm_start_reaches_the_solver_and_is_refused_where_it_means_nothing(
     tmp_path: Path,
     solve_settings: Callable[[list[str]], dict[str, object]],

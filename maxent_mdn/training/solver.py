@@ -112,12 +112,15 @@ def _start(
     return SolverState(norms_before=alm.norms(g_before)), 0.0
 
 
-def _lagrangian(problem: MaxEntProblem, cfg: SolverConfig, warm: bool) -> AugmentedLagrangian:
-    """The augmented Lagrangian, its multipliers at the grid dual's answer where one exists (``cfg.warm_start``)."""
+def _lagrangian(
+    problem: MaxEntProblem, cfg: SolverConfig, warm: bool, ref: Reference | None
+) -> AugmentedLagrangian:
+    """The augmented Lagrangian, its multipliers at the grid dual's answer where one exists (``cfg.warm_start``;
+    ``ref``, when it is that grid answer, is not solved again)."""
     alm = AugmentedLagrangian(
         problem.targets, problem.relations, cfg.c0, cfg.beta, cfg.gamma, cfg.c_max, cfg.dual_step
     )
-    if warm and cfg.warm_start and (lam := grid_multipliers(problem)) is not None:
+    if warm and cfg.warm_start and (lam := grid_multipliers(problem, ref)) is not None:
         alm.lam = lam  # -eta*
         alm.dual_step = min(cfg.dual_step, cfg.warm_dual_step)
     return alm
@@ -270,7 +273,7 @@ def solve(
     if world.distributed:  # the same parameters everywhere, a different sample stream per rank
         world.broadcast_parameters(flow)
         torch.manual_seed(cfg.seed + 7919 * world.rank)
-    alm = _lagrangian(problem, cfg, warm=not resume)  # a resume restores its own multipliers and step
+    alm = _lagrangian(problem, cfg, not resume, ref)  # a resume restores its own multipliers and step
     state, seconds = _start(flow, problem, alm, cfg, world, rng, checkpoint if resume else None)
     bar = Progress(cfg.steps, mode=progress, desc=problem.name, initial=state.step)
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)

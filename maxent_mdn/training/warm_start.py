@@ -35,6 +35,7 @@ bimodal quartics (D = 4, 8: 16 and 256 modes) are of this kind.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
@@ -42,6 +43,9 @@ from torch import Tensor
 from ..problem.constraints import Expectation
 from ..problem.spec import MaxEntProblem
 from ..problem.support import Interval, Positive, Real
+
+if TYPE_CHECKING:
+    from ..reference import Reference
 
 __all__ = ["coordinate_groups", "grid_multipliers"]
 
@@ -129,12 +133,14 @@ def _subproblem(problem: MaxEntProblem, coords: list[int], rows: list[int]) -> M
     )
 
 
-def _grid_eta(problem: MaxEntProblem) -> Tensor | None:
-    r""":math:`\eta^*` per row: one grid for one or two free coordinates, else one per separable group; ``None``: no grid applies."""
-    from ..reference.grid import grid_reference
+def _grid_eta(problem: MaxEntProblem, solved: Reference | None = None) -> Tensor | None:
+    r""":math:`\eta^*` per row: one grid for one or two free coordinates (``solved``, where it is that grid's
+    answer already), else one per separable group; ``None``: no grid applies."""
+    from ..reference.grid import GridReference, grid_reference
 
     if problem.support.flow_dim(problem.dim) <= 2:
-        return torch.as_tensor(grid_reference(problem).eta, dtype=torch.float64)
+        whole = solved if isinstance(solved, GridReference) and solved.problem is problem else None
+        return torch.as_tensor((whole or grid_reference(problem)).eta, dtype=torch.float64)
     if not isinstance(problem.support, (Real, Positive, Interval)):
         return None
     groups = coordinate_groups(problem)
@@ -148,7 +154,7 @@ def _grid_eta(problem: MaxEntProblem) -> Tensor | None:
     return eta
 
 
-def grid_multipliers(problem: MaxEntProblem) -> Tensor | None:
+def grid_multipliers(problem: MaxEntProblem, solved: Reference | None = None) -> Tensor | None:
     r""":math:`\lambda_0 = -\eta^*` from the grid dual, or ``None`` (no grid answer: the multipliers start at 0).
 
     One grid when the problem has one or two free coordinates; one per group
@@ -157,6 +163,9 @@ def grid_multipliers(problem: MaxEntProblem) -> Tensor | None:
     silently. A grid that cannot be solved (a box that keeps widening, a
     solver failure) is not an error here: the solve starts from
     :math:`\lambda = 0`, as without a warm start, and a warning says why.
+    ``solved``: the problem's reference, if already computed; where it is the
+    grid answer of ``problem`` itself its :math:`\eta` is used instead of
+    solving the same grid again.
 
     Example:
         >>> from maxent_mdn import MaxEntProblem, Mean
@@ -170,7 +179,7 @@ def grid_multipliers(problem: MaxEntProblem) -> Tensor | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate": polished in float64
-            eta = _grid_eta(problem)
+            eta = _grid_eta(problem, solved)
     except Exception as err:  # noqa: BLE001 - any failure: start from zero, as without the grid
         warnings.warn(
             f"{problem.name}: no grid warm start ({type(err).__name__}: {err}); the multipliers start at 0",

@@ -17,7 +17,7 @@ from ..experiments.registry import MIXTURE_SWEEPS
 from .kl_axis import draw_kl_targets, kl_shown
 from .mixture import mixture_flows, mixture_modes, mixture_separation, mixture_table
 from .save import save_pdf_and_png
-from .tables import write_results_table
+from .tables import previous_runs, write_results_table
 
 __all__ = ["FIGURES", "draw_figures"]
 
@@ -227,10 +227,10 @@ def _beside_previous(path: Path) -> pd.DataFrame:
     """The table at ``path``, with ``<name>_previous.csv``'s rows added (``when`` = "previous"/"now") for the
     experiments of :data:`BESIDE_PREVIOUS` where that file exists."""
     t = pd.read_csv(path)
-    before = path.with_name(f"{path.stem}_previous.csv")
-    if path.stem not in BESIDE_PREVIOUS or not before.is_file():
+    before = previous_runs(path) if path.stem in BESIDE_PREVIOUS else None
+    if before is None:
         return t
-    return pd.concat([t.assign(when="now"), pd.read_csv(before).assign(when="previous")], ignore_index=True)
+    return pd.concat([t.assign(when="now"), before.assign(when="previous")], ignore_index=True)
 
 
 def draw_figures(results: str | Path, out: str | Path) -> list[Path]:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["SOLVE_TABLES", "results_table", "scale_table", "write_results_table"]
+__all__ = ["SOLVE_TABLES", "previous_runs", "results_table", "scale_table", "write_results_table"]
 
 #: the experiment CSVs with one solve per row, in the order the table lists them
 SOLVE_TABLES = ("dirichlet", "multimodal", "option", "estimators", "temperature", "scale")
@@ -115,6 +115,19 @@ def _before(g: pd.DataFrame) -> str:
     return f"{_mean_sd(g['kl'], 4)} ({int(g['converged'].sum())}/{len(g)})"
 
 
+def previous_runs(path: str | Path) -> pd.DataFrame | None:
+    """The rows of ``<name>_previous.csv`` beside the experiment table ``path`` (``<name>.csv``): the same runs
+    at earlier defaults, kept for comparison; ``None`` where there is no such file.
+
+    Example:
+        >>> previous_runs("no/such/scale.csv") is None
+        True
+    """
+    path = Path(path)
+    before = path.with_name(f"{path.stem}_previous.csv")
+    return pd.read_csv(before) if before.is_file() else None
+
+
 def write_results_table(results: str | Path, out: str | Path) -> Path | None:
     """Write ``out/results.md`` from the solve CSVs in ``results`` (``None`` if there are none), and
     ``out/scale.md`` (:func:`scale_table`) where ``scale.csv`` exists, beside ``scale_previous.csv`` (the same
@@ -122,9 +135,8 @@ def write_results_table(results: str | Path, out: str | Path) -> Path | None:
     results = Path(results)
     if (results / "scale.csv").is_file():
         Path(out).mkdir(parents=True, exist_ok=True)
-        before = results / "scale_previous.csv"
-        previous = pd.read_csv(before) if before.is_file() else None
-        (Path(out) / "scale.md").write_text(scale_table(pd.read_csv(results / "scale.csv"), previous))
+        scale = results / "scale.csv"
+        (Path(out) / "scale.md").write_text(scale_table(pd.read_csv(scale), previous_runs(scale)))
     tables = {n: pd.read_csv(results / f"{n}.csv") for n in SOLVE_TABLES if (results / f"{n}.csv").is_file()}
     if not tables:
         return None
