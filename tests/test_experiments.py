@@ -255,3 +255,26 @@ def test_an_interrupted_reproduction_keeps_its_runs_and_resumes(
 def test_reproduce_rejects_bad_job_counts(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["reproduce", "--quick", "--jobs", "0", "--out", str(tmp_path)]) == 2
     assert "jobs and seeds must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("settings", "bins"),
+    [
+        ({}, 16),
+        ({"transform": "autoregressive"}, 16),
+        ({"transform": "coupling"}, None),
+        ({"base": "rad"}, None),
+    ],
+)
+def test_a_row_names_the_spline_bins_only_of_a_model_that_has_splines(
+    settings: dict, bins: int | None
+) -> None:
+    from maxent_mdn.experiments.runner import _run_columns
+    from maxent_mdn.training import SolverConfig
+
+    run = Run("scale", "gaussian_3d", "solve", 0, settings)
+    row = _run_columns(run, problem_for("gaussian_3d"), SolverConfig(**settings))
+    assert row["bins"] == bins
+    assert row["transform"] == {"rad": "coupling"}.get(
+        settings.get("base"), settings.get("transform", "spline")
+    )

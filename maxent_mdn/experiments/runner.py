@@ -72,6 +72,10 @@ def _worst_row_pct(constraints: pd.DataFrame) -> float:
     return float((constraints["violation"] / constraints["tolerance"]).max())  # tolerance = 1% of the scale
 
 
+#: the layers that have spline bins: a row of any other model leaves ``bins`` empty
+_BINNED = ("spline", "autoregressive")
+
+
 def _run_columns(run: Run, problem: MaxEntProblem, cfg: SolverConfig) -> dict[str, object]:
     """The columns that say which solve a row is: experiment, case, problem size, model and seed."""
     model = {
@@ -79,6 +83,8 @@ def _run_columns(run: Run, problem: MaxEntProblem, cfg: SolverConfig) -> dict[st
         for k in ("base", "components", "transform", "layers", "bins", "tau", "anneal_rate", "estimator")
     }
     model["transform"] = RAD_BASES.get(cfg.base, cfg.transform)  # RAD's couplings: named by its base
+    if model["transform"] not in _BINNED:
+        model["bins"] = None  # a setting this model does not use is not one of its columns
     return {
         "experiment": run.experiment,
         "case": run.case,

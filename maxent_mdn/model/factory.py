@@ -287,7 +287,6 @@ def make_flow(
     """
     positive_int("dim", dim)
     choice("transform", transform, TRANSFORMS)
-    choice("base", base, BASE_CHOICES)
     choice("simplex_map", simplex_map, tuple(SIMPLEX_MAPS))
     layers_given = layers
     layers = DEFAULT_LAYERS[transform] if layers is None else positive_int("layers", layers)
