@@ -77,6 +77,43 @@ def test_the_solve_drops_the_penalty_after_min_outer_iterations_unless_switched_
     assert not torch.equal(run.alm.lam, before)  # the multipliers move in either stage
 
 
+@pytest.mark.parametrize("gibbs_stage", [True, False])
+def test_a_late_outer_iteration_starts_the_second_stage_before_min_outer(gibbs_stage: bool) -> None:
+    run, state = small_training(_problem(), c0=4.0, patience=1, min_outer=8, gibbs_stage=gibbs_stage)
+    state.outer = 1
+    assert after_inner_run(run, state, late=False) is False
+    assert not state.gibbs and run.alm.c >= 4.0
+    assert (
+        after_inner_run(run, state, late=True) is False
+    )  # past gibbs_time of the limit: min_outer not waited for
+    assert state.gibbs is gibbs_stage and (run.alm.c == 0.0) is gibbs_stage
+
+
+@pytest.mark.parametrize(("time_limit", "last_with_penalty"), [(None, 400), (1000.0, 100)])
+def test_under_a_time_limit_the_stage_starts_once_gibbs_time_of_it_has_passed(
+    time_limit: float | None, last_with_penalty: int
+) -> None:
+    """``gibbs_time`` of the limit, a fraction, counts seconds where ``min_outer`` counts outer iterations: with
+    a tiny fraction the first outer iteration ends late and the penalty is gone from the second inner run on;
+    without a limit the stage waits for ``min_outer`` (4 x 100 steps), as before."""
+    problem = MaxEntProblem(1, [Mean(2.0)], support=Positive(), name="exp")
+    small = {"steps": 600, "inner_steps": 100, "min_outer": 4, "test_batches": 5, "test_batch_size": 500}
+    small.update(eval_samples=2_000, trace_samples=0, stop_samples=0, progress=False, gibbs_stage=True)
+    result = solve(problem, time_limit=time_limit, gibbs_time=1e-6, **small)
+    history = result.history.dropna(subset=["c"])
+    assert (history.loc[history["step"] <= last_with_penalty, "c"] > 0).all()
+    assert (history.loc[history["step"] > last_with_penalty, "c"] == 0).all()
+    assert result.config.gibbs_time == 1e-6
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])
+def test_gibbs_time_outside_zero_one_is_refused_by_name(bad: float) -> None:
+    from maxent_mdn.training import SolverConfig
+
+    with pytest.raises(ValueError, match=r"gibbs_time must be in \(0, 1\]"):
+        SolverConfig(gibbs_time=bad).validate()
+
+
 def test_a_solve_runs_its_second_stage_in_the_history_and_still_meets_its_constraints() -> None:
     """Exponential with mean 2 (eta* = -0.5): c is 0 from outer iteration ``min_outer`` on, and the flow ends
     within 2% of the mean and 0.02 of the multiplier (a short run: 1,200 steps, 4 of them without the penalty)."""

@@ -156,9 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--gibbs-stage",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="after 12 outer iterations without a certified stop, train on without the penalty: a reverse-KL fit "
-        "to the Gibbs form exp(eta.T) with Newton steps of the multipliers (default on; --no-gibbs-stage keeps the "
-        "penalty to the end)",
+        help="after 12 outer iterations without a certified stop, or half the time limit if that comes first, "
+        "train on without the penalty: a reverse-KL fit to the Gibbs form exp(eta.T) with Newton steps of the "
+        "multipliers (default on; --no-gibbs-stage keeps the penalty to the end)",
     )
     train.add_argument(
         "--tails",

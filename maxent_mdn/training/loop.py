@@ -11,8 +11,9 @@ iteration :math:`k` is
 3. :func:`after_inner_run`: the convergence test, then (unless it stops) the
    multiplier step and the penalty update (MEFN's algorithm 1).
 
-With ``gibbs_stage`` (on by default for the built-in flows), from outer iteration ``min_outer`` on, a solve
-that has not stopped runs a second stage: the penalty is dropped for good
+With ``gibbs_stage`` (on by default for the built-in flows), from outer iteration ``min_outer`` on (or,
+under a time limit, from the first one that ends past ``gibbs_time`` of it), a solve that has not stopped
+runs a second stage: the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form
 :math:`p_\eta \propto e^{-\lambda^\top T}` with no half-batch violation in its
@@ -354,14 +355,17 @@ def keep_best(run: Training, state: SolverState) -> int | None:
     return int(state.best["step"])
 
 
-def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_check: Any = None) -> bool:
+def after_inner_run(
+    run: Training, state: SolverState, trace: Any = None, stop_check: Any = None, late: bool = False
+) -> bool:
     """The constraint test after an inner run, then the multiplier and penalty updates; ``True``: stop.
 
     The solve stops after ``patience`` consecutive passes, at least ``min_outer`` outer iterations in,
     if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
     rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
     (optional) adds columns to this step's history row. With ``cfg.gibbs_stage``, from ``min_outer`` outer iterations
-    on, a solve that did not stop drops the penalty for good (the module's docstring).
+    on, or from the first one that is ``late`` (past ``gibbs_time`` of the time limit, decided by the caller), a
+    solve that did not stop drops the penalty for good (the module's docstring).
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
@@ -379,7 +383,9 @@ def after_inner_run(run: Training, state: SolverState, trace: Any = None, stop_c
             return True
         _remember_if_best(run, state, check["stop_kl_upper"])
     alm.set_covariance(cov)
-    if cfg.gibbs_stage and not state.gibbs and state.outer >= cfg.min_outer:  # not the answer yet: see above
+    if (
+        cfg.gibbs_stage and not state.gibbs and (late or state.outer >= cfg.min_outer)
+    ):  # not the answer: see above
         state.gibbs = True
         alm.drop_penalty()
     alm.update_multipliers(g_after.mean(0))

@@ -269,6 +269,7 @@ def solve(
 
     start = time.perf_counter()
     deadline = None if cfg.time_limit is None else start + cfg.time_limit  # this call's time (a resume: anew)
+    stage_deadline = None if cfg.time_limit is None else start + cfg.gibbs_time * cfg.time_limit
     rng = np.random.default_rng(cfg.seed)
     if world.distributed:  # the same parameters everywhere, a different sample stream per rank
         world.broadcast_parameters(flow)
@@ -285,7 +286,7 @@ def solve(
         while state.step < cfg.steps:
             if not outer_iteration(run, state):  # rolled back: the same inner run again at half the rate
                 continue
-            if after_inner_run(run, state, trace, stop_check):
+            if after_inner_run(run, state, trace, stop_check, late=_out_of_time(run, stage_deadline)):
                 stopped = True
                 break
             if checkpoint is not None and world.is_main:
