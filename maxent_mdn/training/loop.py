@@ -12,8 +12,8 @@ iteration :math:`k` is
    multiplier step and the penalty update (MEFN's algorithm 1).
 
 With ``gibbs_stage`` (on by default for the built-in flows), from outer iteration ``min_outer`` on (or,
-under a time limit, from the first one that ends past ``gibbs_time`` of it), a solve that has not stopped
-runs a second stage: the penalty is dropped for good
+under a time limit, from the first one that ends past ``gibbs_time`` of it, but not before ``min_outer // 3``),
+a solve that has not stopped runs a second stage: the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form
 :math:`p_\eta \propto e^{-\lambda^\top T}` with no half-batch violation in its
@@ -364,8 +364,8 @@ def after_inner_run(
     if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
     rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
     (optional) adds columns to this step's history row. With ``cfg.gibbs_stage``, from ``min_outer`` outer iterations
-    on, or from the first one that is ``late`` (past ``gibbs_time`` of the time limit, decided by the caller), a
-    solve that did not stop drops the penalty for good (the module's docstring).
+    on, or from the first one that is ``late`` (past ``gibbs_time`` of the time limit, decided by the caller) and
+    at least ``min_outer // 3`` in, a solve that did not stop drops the penalty for good (the module's docstring).
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
@@ -383,9 +383,8 @@ def after_inner_run(
             return True
         _remember_if_best(run, state, check["stop_kl_upper"])
     alm.set_covariance(cov)
-    if (
-        cfg.gibbs_stage and not state.gibbs and (late or state.outer >= cfg.min_outer)
-    ):  # not the answer: see above
+    # not the answer (see above): the stage, from min_outer on, or late but not before a third of it
+    if cfg.gibbs_stage and not state.gibbs and state.outer >= (cfg.min_outer // 3 if late else cfg.min_outer):
         state.gibbs = True
         alm.drop_penalty()
     alm.update_multipliers(g_after.mean(0))
