@@ -109,6 +109,24 @@ def test_under_a_time_limit_the_stage_starts_once_gibbs_time_of_it_has_passed(
     assert result.config.gibbs_time == 1e-6
 
 
+def test_the_clock_starts_the_stage_only_past_gibbs_time_with_room_for_three_more_outer_iterations() -> None:
+    from maxent_mdn.training import SolverConfig
+    from maxent_mdn.training.solver import STAGE_ROOM, clock_starts_stage
+
+    cfg = SolverConfig(time_limit=300.0)  # gibbs_time 0.5: from 150 s
+    assert STAGE_ROOM == 3
+    assert not clock_starts_stage(SolverConfig(), 1e9, 100)  # no limit: min_outer alone
+    assert not clock_starts_stage(cfg, 149.9, 1)
+    assert clock_starts_stage(cfg, 150.0, 6)  # 25 s per outer iteration, 150 s left: room for 6
+    assert clock_starts_stage(cfg, 150.0, 3)  # 50 s each: exactly 3 fit
+    assert not clock_starts_stage(cfg, 150.0, 2)  # 75 s each: 225 s needed, 150 s left
+    assert not clock_starts_stage(cfg, 250.0, 10)  # 25 s each, 50 s left
+    assert not clock_starts_stage(cfg, 200.0, 0)
+    assert not clock_starts_stage(
+        SolverConfig(time_limit=300.0, gibbs_time=1.0), 300.0, 1000
+    )  # never by the clock
+
+
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])
 def test_gibbs_time_outside_zero_one_is_refused_by_name(bad: float) -> None:
     from maxent_mdn.training import SolverConfig
@@ -154,3 +172,10 @@ def test_the_stage_is_on_by_default_for_a_built_in_flow_and_off_for_a_model_brou
     assert solve(problem, gibbs_stage=False, **tiny).config.gibbs_stage is False
     with pytest.raises(TypeError, match="gibbs_stage must be True, False or None"):
         solve(problem, gibbs_stage="yes", **tiny)
+
+
+def test_a_file_written_before_gibbs_time_resumes_with_the_stage_by_min_outer_alone() -> None:
+    from maxent_mdn.training.config import saved_settings
+
+    assert saved_settings({"steps": 10})["gibbs_time"] == 1.0  # as it ran: no clock
+    assert saved_settings({"gibbs_time": 0.5})["gibbs_time"] == 0.5
