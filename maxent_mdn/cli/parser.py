@@ -156,7 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--gibbs-stage",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="after 12 outer iterations without a certified stop, or half the time limit if that comes first, "
+        help="after 12 outer iterations without a certified stop, or from half the time limit if that comes first "
+        "(after at least 4, with time left for 3 more), "
         "train on without the penalty: a reverse-KL fit to the Gibbs form exp(eta.T) with Newton steps of the "
         "multipliers (default on; --no-gibbs-stage keeps the penalty to the end)",
     )

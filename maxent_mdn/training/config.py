@@ -154,9 +154,10 @@ class SolverConfig:
     the setting did).
     ``min_outer`` counts steps, the limit seconds: on a machine where an outer iteration takes twice as long,
     Dirichlet D = 20 ran out of its 5 minutes at 2,250 steps, before the twelfth outer iteration, and ended
-    at the first stage's KL (0.061; 0.0079 with the stage from step 1,250). The floor: autoregressive layers
-    at D = 20 reached two outer iterations by half the limit there, and from that early stage ended at KL 0.52;
-    the room: Dirichlet D = 20 seed 2 got the stage with two outer iterations left and ended 6.4% off a target.
+    at the first stage's KL (0.061; 0.0079 with the stage on the clock). The floor: autoregressive layers
+    at D = 20 reached about two outer iterations by half the limit there, and from that early stage ended at
+    KL 0.52; the room: Dirichlet D = 20 seed 2 got the stage with about two outer iterations left and ended
+    6.4% off a target (README, "Then the second stage started on the clock").
     """
 
     base: str = DEFAULTS.base

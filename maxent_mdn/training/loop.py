@@ -12,7 +12,8 @@ iteration :math:`k` is
    multiplier step and the penalty update (MEFN's algorithm 1).
 
 With ``gibbs_stage`` (on by default for the built-in flows), from outer iteration ``min_outer`` on (or,
-under a time limit, from the first one that ends past ``gibbs_time`` of it, but not before ``min_outer // 3``),
+under a time limit, from the first one that ends past ``gibbs_time`` of it, not before ``min_outer // 3`` and
+with room left: :func:`~maxent_mdn.training.solver.clock_starts_stage`),
 a solve that has not stopped runs a second stage: the penalty is dropped for good
 (:meth:`~maxent_mdn.objective.lagrangian.AugmentedLagrangian.drop_penalty`), so
 each inner run is a reverse-KL fit of the flow to the Gibbs form

@@ -149,7 +149,7 @@ def _save(
 
 
 #: outer iterations, at this call's mean pace, that must fit in the time left for the clock to start the second
-#: stage: Dirichlet D = 20 seed 2, on a machine where it got the stage with two left, ended 6.4% off a target
+#: stage: Dirichlet D = 20 seed 2, on a machine where it got the stage with about two left, ended 6.4% off a target
 STAGE_ROOM = 3
 
 

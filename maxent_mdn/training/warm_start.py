@@ -139,8 +139,8 @@ def _grid_eta(problem: MaxEntProblem, solved: Reference | None = None) -> Tensor
     from ..reference.grid import GridReference, grid_reference
 
     if problem.support.flow_dim(problem.dim) <= 2:
-        whole = solved if isinstance(solved, GridReference) and solved.problem is problem else None
-        return torch.as_tensor((whole or grid_reference(problem)).eta, dtype=torch.float64)
+        known = isinstance(solved, GridReference) and solved.problem is problem
+        return torch.as_tensor((solved if known else grid_reference(problem)).eta, dtype=torch.float64)
     if not isinstance(problem.support, (Real, Positive, Interval)):
         return None
     groups = coordinate_groups(problem)
