@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -11,6 +12,10 @@ from hypothesis import settings
 settings.register_profile("repro", derandomize=True, deadline=None, max_examples=25, print_blob=True)
 settings.load_profile("repro")
 
+# pytest-xdist's workers share the cores: each gets its share of torch's threads, not all of them
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+
 
 @pytest.fixture(autouse=True)
 def _seed() -> None:
@@ -19,9 +24,9 @@ def _seed() -> None:
 
 @pytest.fixture(autouse=True)
 def _one_thread_for_slow_tests(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Slow (and scale) tests train on one thread: their bars were measured so, a solve's outcome depends on
+    """Slow (and scale and long) tests train on one thread: their bars were measured so, a solve's outcome depends on
     the thread count (rounding), and CI runs them two at a time (``pytest -m slow -n 2``) on two cores."""
-    if request.node.get_closest_marker("slow") is None and request.node.get_closest_marker("scale") is None:
+    if not any(request.node.get_closest_marker(m) for m in ("slow", "scale", "long")):
         yield
         return
     threads = torch.get_num_threads()

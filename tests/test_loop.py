@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import math
 import time
 from pathlib import Path
 
@@ -212,3 +213,20 @@ def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_
 def test_model_switches_are_checked(bad: dict[str, object], message: str) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         SolverConfig(**bad).validate()
+
+
+@pytest.mark.parametrize("gradients", [False, True])
+def test_the_finiteness_check_names_the_parameter_that_went_non_finite(gradients: bool) -> None:
+    from maxent_mdn.training.loop import _check_tensors
+
+    net = torch.nn.Sequential(torch.nn.Linear(2, 3), torch.nn.Linear(3, 1))
+    net(torch.ones(4, 2)).sum().backward()
+    _check_tensors(net, 7, gradients=gradients)  # all finite: no error
+    with torch.no_grad():
+        (net[1].bias.grad if gradients else net[1].bias)[0] = math.nan
+    what = "the gradient of 1.bias" if gradients else "parameter 1.bias"
+    with pytest.raises(FloatingPointError, match=f"step 7: {what} went non-finite"):
+        _check_tensors(net, 7, gradients=gradients)
+    net[0].weight.grad = None  # a parameter without a gradient is skipped
+    with pytest.raises(FloatingPointError, match=f"step 7: {what} went non-finite"):
+        _check_tensors(net, 7, gradients=gradients)

@@ -176,11 +176,18 @@ def _check_finite(
 
 
 def _check_tensors(flow: torch.nn.Module, step: int, gradients: bool) -> None:
-    """Raise ``FloatingPointError`` naming the first parameter (or its gradient) that is not finite."""
-    for name, p in flow.named_parameters():
-        value, what = (p.grad, "the gradient of ") if gradients else (p, "parameter ")
-        if value is not None and not torch.isfinite(value).all():
-            raise FloatingPointError(f"step {step}: {what}{name} went non-finite")
+    """Raise ``FloatingPointError`` naming the first parameter (or its gradient) that is not finite.
+
+    One check of all of them at once (a per-tensor check, a synchronization each, took 5% of a
+    ``gaussian_3d`` solve); only a failing check looks for the name.
+    """
+    named = [(name, p.grad if gradients else p) for name, p in flow.named_parameters()]
+    values = [v.reshape(-1) for _, v in named if v is not None]
+    if not values or bool(torch.isfinite(torch.cat(values)).all()):
+        return
+    what = "the gradient of " if gradients else "parameter "
+    name = next(n for n, v in named if v is not None and not torch.isfinite(v).all())
+    raise FloatingPointError(f"step {step}: {what}{name} went non-finite")
 
 
 def _history_row(
@@ -250,7 +257,8 @@ def inner_run(run: Training, state: SolverState, lr: float) -> None:
     """
     flow, cfg, world = run.flow, run.cfg, run.world
     limit = divergence_limit(run, state)
-    optimizer = torch.optim.Adam(flow.parameters(), lr=lr)
+    # foreach: one kernel per op over all parameters, the same values, 1.5 ms a step less
+    optimizer = torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
     inner = min(cfg.inner_steps, cfg.steps - state.step)
     average_from = inner - int(cfg.average * inner)  # tail averaging: the last `average` part
     batch = world.local(cfg.batch, "batch")
