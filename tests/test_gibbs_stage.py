@@ -79,12 +79,9 @@ def test_the_solve_drops_the_penalty_after_min_outer_iterations_unless_switched_
 
 @pytest.mark.parametrize("gibbs_stage", [True, False])
 def test_a_late_outer_iteration_starts_the_second_stage_before_min_outer(gibbs_stage: bool) -> None:
-    """Late (past ``gibbs_time`` of the limit), the stage does not wait for ``min_outer``, but it does wait for a
-    third of it: a flow two outer iterations in is too far from p_eta for the full Newton step."""
+    """Late (the clock says so: past ``gibbs_time`` of the limit, past its floor, with room), the stage does not
+    wait for ``min_outer``; the clock's floor is :func:`clock_starts_stage`'s (the next tests)."""
     run, state = small_training(_problem(), c0=4.0, patience=1, min_outer=9, gibbs_stage=gibbs_stage)
-    state.outer = 2
-    assert after_inner_run(run, state, late=True) is False  # before min_outer // 3 = 3: not even late
-    assert not state.gibbs and run.alm.c >= 4.0
     state.outer = 3
     assert after_inner_run(run, state, late=False) is False
     assert not state.gibbs and run.alm.c >= 4.0
@@ -113,9 +110,10 @@ def test_the_clock_starts_the_stage_only_past_gibbs_time_with_room_for_three_mor
     from maxent_mdn.training import SolverConfig
     from maxent_mdn.training.solver import STAGE_ROOM, clock_starts_stage
 
-    cfg = SolverConfig(time_limit=300.0)  # gibbs_time 0.5: from 150 s
+    # gibbs_time 0.5: from 150 s; min_outer 3 puts the floor (1) out of the way
+    cfg = SolverConfig(time_limit=300.0, min_outer=3)
     assert STAGE_ROOM == 3
-    assert not clock_starts_stage(SolverConfig(), 1e9, 100)  # no limit: min_outer alone
+    assert not clock_starts_stage(SolverConfig(min_outer=3), 1e9, 100)  # no limit: min_outer alone
     assert not clock_starts_stage(cfg, 149.9, 1)
     assert clock_starts_stage(cfg, 150.0, 6)  # 25 s per outer iteration, 150 s left: room for 6
     assert clock_starts_stage(cfg, 150.0, 3)  # 50 s each: exactly 3 fit
@@ -125,6 +123,25 @@ def test_the_clock_starts_the_stage_only_past_gibbs_time_with_room_for_three_mor
     assert not clock_starts_stage(
         SolverConfig(time_limit=300.0, gibbs_time=1.0), 300.0, 1000
     )  # never by the clock
+
+
+def test_the_clock_waits_for_a_third_of_min_outer_counted_over_the_whole_solve() -> None:
+    """The floor: a flow two outer iterations in is too far from p_eta for the full Newton step (autoregressive
+    layers at D = 20 got the stage there and ended at KL 0.52). A resumed solve counts its checkpoint's outer
+    iterations toward the floor, while its pace is this call's own."""
+    from maxent_mdn.training import SolverConfig
+    from maxent_mdn.training.solver import clock_starts_stage
+
+    cfg = SolverConfig(time_limit=300.0, min_outer=9)  # floor 3; 6 s an outer iteration: room
+    assert not clock_starts_stage(cfg, 150.0 - 1e-9, 25)  # the fraction first
+    assert not clock_starts_stage(cfg, 150.0, 25, outer=2)  # past it, with room, below the floor
+    assert clock_starts_stage(cfg, 150.0, 25, outer=3)
+    # outer defaults to done; the default min_outer 12 puts the floor at 4, where exactly 3 more fit
+    assert not clock_starts_stage(SolverConfig(time_limit=300.0), 150.0, 3)
+    assert clock_starts_stage(SolverConfig(time_limit=300.0), 150.0, 3, outer=4)
+    # resumed after 3: the floor counts those, the room this call's own pace (50 s, then 75 s an outer iteration)
+    assert clock_starts_stage(cfg, 150.0, 3, outer=6)
+    assert not clock_starts_stage(cfg, 150.0, 2, outer=5)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])

@@ -373,8 +373,9 @@ def after_inner_run(
     if ``stop_check(flow, problem, alm, cfg) -> dict`` (optional; its ``stop`` column 1.0 or 0.0, every
     rank of a data-parallel run must agree) lets it. ``trace(flow, problem, alm, cfg) -> dict``
     (optional) adds columns to this step's history row. With ``cfg.gibbs_stage``, from ``min_outer`` outer iterations
-    on, or from the first one that is ``late`` (past ``gibbs_time`` of the time limit, decided by the caller) and
-    at least ``min_outer // 3`` in, a solve that did not stop drops the penalty for good (the module's docstring).
+    on, or from the first one that is ``late`` (the caller's clock says so:
+    :func:`~maxent_mdn.training.solver.clock_starts_stage`), a solve that did not stop drops the penalty for good
+    (the module's docstring).
     """
     cfg, alm = run.cfg, run.alm
     g_after, cov = test_violations(run.flow, run.problem, alm, cfg, run.world)
@@ -392,8 +393,8 @@ def after_inner_run(
             return True
         _remember_if_best(run, state, check["stop_kl_upper"])
     alm.set_covariance(cov)
-    # not the answer (see above): the stage, from min_outer on, or late but not before a third of it
-    if cfg.gibbs_stage and not state.gibbs and state.outer >= (cfg.min_outer // 3 if late else cfg.min_outer):
+    # not the answer (see above): the stage, from min_outer on or when the clock says so
+    if cfg.gibbs_stage and not state.gibbs and (late or state.outer >= cfg.min_outer):
         state.gibbs = True
         alm.drop_penalty()
     alm.update_multipliers(g_after.mean(0))

@@ -153,18 +153,29 @@ def _save(
 STAGE_ROOM = 3
 
 
-def clock_starts_stage(cfg: SolverConfig, elapsed: float, done: int) -> bool:
-    """Whether the clock starts the second stage after this call's ``done``-th outer iteration, ``elapsed`` seconds
-    in: past ``gibbs_time`` of ``time_limit``, with time left for :data:`STAGE_ROOM` more at the mean pace so far.
+def clock_starts_stage(cfg: SolverConfig, elapsed: float, done: int, outer: int | None = None) -> bool:
+    """Whether the clock starts the second stage after an outer iteration: past ``gibbs_time`` of ``time_limit``,
+    at least ``min_outer // 3`` outer iterations in (the floor), and with time left for :data:`STAGE_ROOM` more at
+    this call's mean pace (the room).
 
-    (:func:`~maxent_mdn.training.loop.after_inner_run` also waits for ``min_outer // 3`` outer iterations.)
+    Args:
+        cfg: the settings (``time_limit``, ``gibbs_time``, ``min_outer``).
+        elapsed: seconds since this call of :func:`solve` started (a resume's clock starts anew).
+        done: outer iterations this call has completed, which set its pace.
+        outer: outer iterations of the whole solve, a resumed checkpoint's included (default ``done``).
+
+    The stage's other start, ``min_outer`` outer iterations whatever the clock, is
+    :func:`~maxent_mdn.training.loop.after_inner_run`'s.
 
     Example:
-        >>> cfg = SolverConfig(time_limit=300.0)
+        >>> cfg = SolverConfig(time_limit=300.0)  # from 150 s, with min_outer = 12: from the 4th outer iteration
         >>> clock_starts_stage(cfg, 100.0, 4), clock_starts_stage(cfg, 160.0, 5), clock_starts_stage(cfg, 200.0, 4)
         (False, True, False)
+        >>> clock_starts_stage(cfg, 150.0, 3), clock_starts_stage(cfg, 150.0, 3, outer=4)  # the floor, over a resume
+        (False, True)
     """
-    if cfg.time_limit is None or done < 1:
+    outer = done if outer is None else outer
+    if cfg.time_limit is None or done < 1 or outer < cfg.min_outer // 3:
         return False
     left = cfg.time_limit - elapsed
     return elapsed >= cfg.gibbs_time * cfg.time_limit and left >= STAGE_ROOM * elapsed / done
@@ -175,8 +186,8 @@ def _stage_clock(run_outer: int, start: float) -> Callable[[Training, SolverStat
     a resume's clock starts anew), agreed by every rank."""
 
     def late(run: Training, state: SolverState) -> bool:
-        done = state.outer - run_outer
-        return _agreed(run, clock_starts_stage(run.cfg, time.perf_counter() - start, done))
+        elapsed, done = time.perf_counter() - start, state.outer - run_outer
+        return _agreed(run, clock_starts_stage(run.cfg, elapsed, done, state.outer))
 
     return late
 
