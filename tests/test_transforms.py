@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import hypothesis.strategies as st
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,6 +32,7 @@ from maxent_mdn import (
     Tails,
     Transform,
 )
+from maxent_mdn.model.transforms import rational_quadratic_spline
 
 FACTORIES: dict[str, Callable[[int], Transform]] = {
     "planar": Planar,
@@ -130,6 +132,36 @@ def test_spline_is_identity_outside_bound_and_continuous_at_it() -> None:
     assert y[0, 1] == -7.0 and y[1, 1] == 9.0
     torch.testing.assert_close(y[2], y[3], atol=1e-6, rtol=0)
     torch.testing.assert_close(ladj[2], ladj[3], atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("bins", [1, 2, 5, 16])
+@pytest.mark.parametrize("inverse", [False, True])
+def test_spline_passes_through_its_knots_with_their_slopes(bins: int, inverse: bool) -> None:
+    """A monotone rational-quadratic spline is fixed by its knots and knot slopes; they follow from the
+    parameters by the module's formula (bins at least 2Bm wide, slopes m + softplus(raw + offset), end
+    slopes 1), computed here in numpy apart from the implementation."""
+    rng, bound, m = np.random.default_rng(bins), 3.0, 1e-3
+    widths, heights = rng.normal(0.0, 1.5, (2, 3, bins))
+    raw = rng.normal(0.0, 1.5, (3, bins - 1))
+
+    def knots(v: np.ndarray) -> np.ndarray:
+        size = m + (1.0 - m * bins) * np.exp(v) / np.exp(v).sum(-1, keepdims=True)
+        return np.concatenate([np.zeros((3, 1)), np.cumsum(size, -1)], -1) * 2.0 * bound - bound
+
+    xk, yk = knots(widths), knots(heights)
+    slopes = np.pad(
+        m + np.log1p(np.exp(raw + np.log(np.expm1(1.0 - m)))), ((0, 0), (1, 1)), constant_values=1.0
+    )
+    at, want = (yk, xk) if inverse else (xk, yk)
+    tensor = [torch.from_numpy(np.ascontiguousarray(a)) for a in (widths, heights, raw)]
+    out, ladj = rational_quadratic_spline(  # every knot of each of the three splines
+        torch.from_numpy(at),
+        *[t.unsqueeze(1).expand(3, bins + 1, t.shape[-1]) for t in tensor],
+        bound=bound,
+        inverse=inverse,
+    )
+    np.testing.assert_allclose(out.numpy(), want, atol=1e-9)
+    np.testing.assert_allclose(ladj.numpy(), (-1.0 if inverse else 1.0) * np.log(slopes), atol=1e-8)
 
 
 def test_planar_stays_invertible_for_adversarial_u() -> None:

@@ -34,15 +34,39 @@ _MIN_DERIV = 1e-3
 _DERIV_OFFSET = math.log(math.expm1(1.0 - _MIN_DERIV))
 
 
-def _knots(raw: Tensor, bound: float) -> tuple[Tensor, Tensor]:
-    k = raw.shape[-1]
-    size = _MIN_BIN + (1.0 - _MIN_BIN * k) * torch.softmax(raw, -1)
-    knots = F.pad(torch.cumsum(size, -1), (1, 0))
-    knots = 2.0 * bound * knots - bound
-    # pin the end knots to exactly -B and B (the cumulative sum may round)
-    ends = torch.full_like(knots[..., :1], bound)
-    knots = torch.cat([-ends, knots[..., 1:-1], ends], -1)
-    return knots, knots[..., 1:] - knots[..., :-1]
+def _cumulative(raw: Tensor) -> Tensor:
+    r"""The bins' cumulative fractions :math:`C_1, \dots, C_K` of a softmax over the last dimension."""
+    return torch.cumsum(torch.softmax(raw, -1), -1)
+
+
+def _bin_of(xc: Tensor, cumulative: Tensor, bound: float) -> Tensor:
+    r"""Per element, the bin :math:`k` with :math:`x^{(k)} \le x_c`: the number of interior knots at or below it.
+
+    The one search over all :math:`K` bins, done on the unit interval, :math:`u = (x_c + B) / 2B \ge
+    mj + (1 - mK)\,C_j` for :math:`j = 1, \dots, K - 1` (:func:`_position` without its affine map).
+    """
+    k = cumulative.shape[-1]
+    j = torch.arange(1, k, device=xc.device, dtype=cumulative.dtype)
+    interior = torch.add(_MIN_BIN * j, cumulative[..., :-1], alpha=1.0 - _MIN_BIN * k)
+    return ((xc.unsqueeze(-1) + bound) / (2.0 * bound) >= interior).sum(-1)
+
+
+def _position(cumulative: Tensor, j: Tensor, k: int, bound: float) -> Tensor:
+    r"""Knot :math:`j` of :math:`K` on :math:`[-B, B]`: :math:`x^{(j)} = -B + 2B\,(mj + (1 - mK)\,C_j)`.
+
+    Every bin is at least :math:`2Bm` wide (:math:`m` = ``_MIN_BIN``). ``cumulative`` is :math:`C_j`
+    per element; the end knots are pinned to exactly :math:`\mp B` (a cumulative sum may round), so
+    whatever it holds at :math:`j = 0` is unused.
+    """
+    knot = (2.0 * bound) * (_MIN_BIN * j + (1.0 - _MIN_BIN * k) * cumulative) - bound
+    return torch.where(j == 0, -bound, torch.where(j == k, bound, knot))
+
+
+def _pair(table: Tensor, idx: Tensor) -> tuple[Tensor, Tensor]:
+    """``table[..., idx - 1]`` and ``table[..., idx]`` per element in one gather, the indices clamped to the table."""
+    last = table.shape[-1] - 1
+    lo, hi = table.gather(-1, torch.stack([(idx - 1).clamp(0, last), idx.clamp(0, last)], -1)).unbind(-1)
+    return lo, hi
 
 
 def rational_quadratic_spline(
@@ -72,21 +96,24 @@ def rational_quadratic_spline(
         >>> torch.allclose(y, x, atol=1e-5), torch.allclose(ladj, torch.zeros(5), atol=1e-5)
         (True, True)
     """
-    x_knots, w = _knots(widths, bound)
-    y_knots, h = _knots(heights, bound)
-    d = _MIN_DERIV + F.softplus(derivatives + _DERIV_OFFSET)
-    d = F.pad(d, (1, 1), value=1.0)
-
+    # Only the search needs every knot. The rest is gathered at the bin first and mapped after, so the
+    # per-bin work on S + (K,) is two softmaxes, two cumulative sums and one comparison.
+    k = widths.shape[-1]
     inside = (x >= -bound) & (x <= bound)
     xc = x.clamp(-bound, bound)
-    knots = y_knots if inverse else x_knots
-    idx = ((xc.unsqueeze(-1) >= knots[..., :-1]).sum(-1, keepdim=True) - 1).clamp(0, w.shape[-1] - 1)
-
-    def pick(t: Tensor) -> Tensor:
-        return t.gather(-1, idx).squeeze(-1)
-
-    xk, yk, wk, hk = pick(x_knots), pick(y_knots), pick(w), pick(h)
-    dk, dk1 = pick(d[..., :-1]), pick(d[..., 1:])
+    cx, cy = _cumulative(widths), _cumulative(heights)
+    idx = _bin_of(xc, cy if inverse else cx, bound)
+    j = idx.to(x.dtype)
+    cx_lo, cx_hi = _pair(cx, idx)  # C_k and C_{k+1}: the table holds C_1..C_K
+    cy_lo, cy_hi = _pair(cy, idx)
+    xk, yk = _position(cx_lo, j, k, bound), _position(cy_lo, j, k, bound)
+    wk, hk = _position(cx_hi, j + 1, k, bound) - xk, _position(cy_hi, j + 1, k, bound) - yk
+    if k > 1:  # the interior derivatives delta_1..delta_{K-1}; delta_0 = delta_K = 1
+        raw_lo, raw_hi = _pair(derivatives, idx)
+        d_lo, d_hi = (_MIN_DERIV + F.softplus(torch.stack([raw_lo, raw_hi]) + _DERIV_OFFSET)).unbind(0)
+        dk, dk1 = torch.where(idx == 0, 1.0, d_lo), torch.where(idx == k - 1, 1.0, d_hi)
+    else:
+        dk = dk1 = torch.ones_like(xc)
     s = hk / wk
     curv = dk1 + dk - 2.0 * s
     if inverse:
@@ -127,5 +154,5 @@ def packed_spline(x: Tensor, params: Tensor, bound: float, inverse: bool = False
         True
     """
     k = (params.shape[-1] + 1) // 3
-    widths, heights, derivs = params[..., :k], params[..., k : 2 * k], params[..., 2 * k :]
+    widths, heights, derivs = params.split([k, k, k - 1], -1)  # one gradient buffer, not three
     return rational_quadratic_spline(x, widths, heights, derivs, bound, inverse)
