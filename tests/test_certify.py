@@ -287,6 +287,28 @@ def test_the_stop_check_lets_the_answer_stop_and_holds_back_a_flow_that_only_mee
                 assert check["stop_kl_upper"] >= truth
 
 
+def test_the_stop_check_holds_back_a_flow_whose_certificate_passes_but_a_row_is_off() -> None:
+    """q = N(0, 1) against E x^2 = 1.03: the row is 0.03 off, its tolerance 1% of its scale (the spread of
+    x^2, sqrt 2) is 0.0141, and the standard error on 200,000 draws 0.0032, so the table flags it (more than
+    5 standard errors past its tolerance); the certificate alone would grant the stop at loose tolerances
+    (gap about log(1.03) / 2 = 0.015). At E x^2 = 1 the same check grants it."""
+    from maxent_mdn.training.verdict import certified_stop
+
+    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
+    with torch.no_grad():  # zero parameters: the identity on a standard normal
+        for p in flow.parameters():
+            p.zero_()
+    loose = SolverConfig(gap_tol=0.05, kl_upper_tol=0.05)
+    for target, stops in ((1.03, 0.0), (1.0, 1.0)):
+        problem = MaxEntProblem(1, [Mean([0.0]), Expectation(lambda x: x[..., 0] ** 2, target, name="m2")])
+        alm = AugmentedLagrangian(problem.targets, problem.relations)
+        for seed in range(4):
+            torch.manual_seed(seed)
+            check = certified_stop(flow, problem, alm, loose)
+            assert check["stop_rows_met"] == stops and check["stop"] == stops, (target, seed, check)
+            assert check["stop_kl_upper"] <= 0.05, (target, seed, check)  # the certificate would grant it
+
+
 def test_the_trace_records_the_dual_bound_per_outer_iteration_without_changing_training() -> None:
     """The per-iteration certificate draws under a forked RNG: with and without it the flow ends bit for bit alike."""
     from maxent_mdn.training import solve
@@ -364,6 +386,14 @@ def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.M
     monkeypatch.setattr(solver, "final_certificate", broken)  # the final certificate
     monkeypatch.setattr(verdict, "final_certificate", broken)  # and each trace point
     monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
+    measured = solver.evaluate
+
+    def met(*args: object, **kwargs: object) -> object:  # and the final table, so only the certificate fails
+        ev = measured(*args, **kwargs)
+        ev["constraints"]["within_1pct"] = True
+        return ev
+
+    monkeypatch.setattr(solver, "evaluate", met)
     tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
     tiny.update(min_outer=1, patience=1)
     problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")

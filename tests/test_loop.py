@@ -160,6 +160,22 @@ def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_bes
     assert keep_best(run, state) is None  # the final state is the best: nothing to return to
 
 
+def test_a_state_whose_rows_were_off_on_the_check_ranks_after_every_state_whose_rows_were_met() -> None:
+    """The stop check refuses a state whose table would flag a row whatever its certificate says; returning
+    to it would end the solve on that row, so it is the certified best only while no other state is."""
+    run, state = small_training(
+        MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20
+    )
+    with torch.no_grad():
+        for p in run.flow.parameters():
+            p.zero_()
+    for step, kl_upper, rows in ((250, 0.01, 0.0), (500, 0.05, 1.0), (750, 0.001, 0.0), (1000, 0.04, 1.0)):
+        state.outer, state.step = step // 250, step
+        check = {"stop_gap": 0.0, "stop_kl_upper": kl_upper, "stop_rows_met": rows, "stop": 0.0}
+        assert after_inner_run(run, state, stop_check=lambda *a, c=check: c) is False
+        assert state.best["step"] == {250: 250, 500: 500, 750: 500, 1000: 1000}[step]
+
+
 def test_a_flow_that_fails_the_constraint_test_is_not_checked_for_a_stop() -> None:
     run, state = small_training(MaxEntProblem(1, [Mean(3.0)]), patience=1, min_outer=1)
     state.outer = 1

@@ -31,14 +31,15 @@ class Result:
         reference: the exact answer, when one is available.
         kl_to_reference, kl_stderr: :math:`\\mathrm{KL}(q\\|p^*)` with the model's density.
         kl_knn: the same with a nearest-neighbour entropy (independent of the model's density).
-        converged: the last ``patience`` constraint tests passed (``constraints_met``)
+        converged: the constraints are met (``constraints_met``)
             and the dual certificate's gap is at most ``gap_tol``, its bound on KL(q‖p*) at most
             ``kl_upper_tol`` (see ``why_not_converged``).
         seconds: wall-clock time of training and evaluation.
         config: the settings used.
         certificate: the dual bound at the polished natural parameters
             (:mod:`maxent_mdn.certify`), ``None`` without constraints.
-        constraints_met: whether the last ``patience`` constraint tests all passed.
+        constraints_met: whether the last ``patience`` constraint tests all passed and every row of
+            ``constraints`` is within its tolerance (``within_1pct``).
         why_not_converged: ``None`` if converged, else the reason in one clause.
         custom_model: the flow was passed to ``solve(model=...)``, not built from ``config``
             (``config``'s architecture fields then do not describe it).
