@@ -12,9 +12,13 @@ from hypothesis import settings
 settings.register_profile("repro", derandomize=True, deadline=None, max_examples=25, print_blob=True)
 settings.load_profile("repro")
 
-# pytest-xdist's workers share the cores: each gets its share of torch's threads, not all of them
+# pytest-xdist's workers share the cores: each gets its share of torch's threads, not all of them, and so does every
+# `maxent-mdn` a test starts (in-process `main()` or a subprocess: the CLI's `--threads` defaults to this variable;
+# without it two in-process CLI tests ran 2 threads each on 2 cores and took 310-337 s together against 25 s alone)
 if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    _share = max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))
+    torch.set_num_threads(_share)
+    os.environ["MAXENT_MDN_THREADS"] = str(_share)
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -58,6 +59,31 @@ def test_threads_are_set_for_the_run_and_restored(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(SystemExit) as exit_:
         main(["figures", "--threads", "0"])
     assert exit_.value.code == 2
+
+
+def test_threads_default_to_the_environment_variable_then_to_every_core(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``$MAXENT_MDN_THREADS`` is how a caller sharing the cores (pytest-xdist here) sets the CLI's default; a bad
+    value is a clear exit 2, and ``--threads`` wins over it."""
+    seen: list[int] = []
+    monkeypatch.setattr(
+        "maxent_mdn.cli.commands.figures", lambda args: seen.append(torch.get_num_threads()) or 0
+    )
+    monkeypatch.setenv("MAXENT_MDN_THREADS", "1")
+    assert main(["figures"]) == 0
+    monkeypatch.setenv("MAXENT_MDN_THREADS", "2")
+    assert main(["figures", "--threads", "1"]) == 0
+    monkeypatch.delenv("MAXENT_MDN_THREADS")
+    assert main(["figures"]) == 0
+    assert seen == [1, 1, len(os.sched_getaffinity(0))]
+    before = torch.get_num_threads()
+    for bad in ("0", "two"):
+        monkeypatch.setenv("MAXENT_MDN_THREADS", bad)
+        assert main(["figures"]) == 2
+        assert f"$MAXENT_MDN_THREADS: expected a positive integer, got '{bad}'" in capsys.readouterr().err
+        assert torch.get_num_threads() == before
+    assert len(seen) == 3
 
 
 def test_log_lines_and_a_finished_or_interrupted_run_kept_without_force(

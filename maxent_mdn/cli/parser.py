@@ -29,12 +29,28 @@ def _positive_int(text: str) -> int:
     return value
 
 
+THREADS_VARIABLE = "MAXENT_MDN_THREADS"
+
+
 def _cores() -> int:
     """CPU cores this process may use."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def _default_threads() -> int:
+    """Torch threads when ``--threads`` is not given: ``$MAXENT_MDN_THREADS`` if set, else every core this process
+    may use. The variable lets a caller that shares the cores (pytest-xdist workers, a job scheduler) set the share
+    once for every ``maxent-mdn`` it starts, in-process or not."""
+    text = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not text:
+        return _cores()
+    try:
+        return _positive_int(text)
+    except argparse.ArgumentTypeError as err:
+        raise ValueError(f"${THREADS_VARIABLE}: {err}") from None
 
 
 def _global(parser: argparse.ArgumentParser, top: bool) -> None:
@@ -47,7 +63,7 @@ def _global(parser: argparse.ArgumentParser, top: bool) -> None:
         "--threads",
         type=_positive_int,
         metavar="N",
-        help=f"CPU threads for torch (default: all {_cores()} cores)",
+        help=f"CPU threads for torch (default: ${THREADS_VARIABLE} if set, else all {_cores()} cores)",
         **keep,
     )
 
@@ -298,8 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ..training.checkpoint import CheckpointError
 
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads or _cores())
     try:
+        torch.set_num_threads(args.threads or _default_threads())
         return getattr(commands, args.handler)(args)
     except (
         SpecError,

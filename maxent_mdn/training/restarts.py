@@ -21,7 +21,6 @@ from __future__ import annotations
 import dataclasses
 import math
 import multiprocessing as mp
-import os
 from pathlib import Path
 from typing import Any
 
@@ -103,7 +102,8 @@ def solve_restarts(
     Args:
         spec: the spec file (each worker process loads it: in-memory problems do not cross processes).
         restarts: how many seeds (``>= 1``).
-        jobs: processes at a time; each gets ``cores // jobs`` threads (at least one).
+        jobs: processes at a time; each gets ``torch.get_num_threads() // jobs`` threads (at least one): the
+            caller's threads are shared out (the CLI sets them from ``--threads``).
         seed: the first seed.
         out: where each run is written as it finishes (``out/restarts/seed-S/``), and ``restarts.csv``.
         progress: a bar over the restarts (``None``: on a terminal).
@@ -120,7 +120,7 @@ def solve_restarts(
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     SolverConfig(**settings).validate()  # type: ignore[arg-type]  # a bad setting fails here, not in R workers
     spec = str(Path(spec).resolve())
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, torch.get_num_threads() // jobs)
     work = [(spec, settings, seed + k, threads) for k in range(restarts)]
     problem = load_spec(spec)  # here once (the workers load their own)
     results, bar = [], Progress(restarts, mode=progress, desc="restarts")
