@@ -40,6 +40,7 @@ from maxent_mdn.reference import (
     GaussianReference,
     TruncatedExponentialReference,
 )
+from maxent_mdn.training.evaluate import constraint_table
 
 MEAN = [0.5, -1.0]
 COV = [[1.0, 0.6], [0.6, 2.0]]
@@ -307,6 +308,32 @@ def test_the_stop_check_holds_back_a_flow_whose_certificate_passes_but_a_row_is_
             check = certified_stop(flow, problem, alm, loose)
             assert check["stop_rows_met"] == stops and check["stop"] == stops, (target, seed, check)
             assert check["stop_kl_upper"] <= 0.05, (target, seed, check)  # the certificate would grant it
+
+
+def test_the_stop_check_measures_the_rows_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The table on 200,000 draws costs one evaluation of the user's statistics per check, although the rows are
+    asked for twice (whether to run the reflection check, and the check's answer); the old code measured them
+    twice wherever the certificate passed."""
+    from maxent_mdn.training import verdict
+
+    tables = []
+
+    def counted(*args: object, **kwargs: object) -> object:
+        tables.append(1)
+        return constraint_table(*args, **kwargs)
+
+    monkeypatch.setattr(verdict, "constraint_table", counted)
+    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.zero_()
+    loose = SolverConfig(gap_tol=0.05, kl_upper_tol=0.05)
+    for target, stops in ((1.0, 1.0), (1.03, 0.0)):
+        problem = MaxEntProblem(1, [Mean([0.0]), Expectation(lambda x: x[..., 0] ** 2, target, name="m2")])
+        alm = AugmentedLagrangian(problem.targets, problem.relations)
+        tables.clear()
+        check = verdict.certified_stop(flow, problem, alm, loose)
+        assert check["stop"] == stops and len(tables) == 1, (target, check, len(tables))
 
 
 def test_the_trace_records_the_dual_bound_per_outer_iteration_without_changing_training() -> None:
