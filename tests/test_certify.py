@@ -6,6 +6,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from scipy import integrate, special, stats
@@ -429,6 +430,51 @@ def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.M
     assert result.constraints_met and result.certificate is None and not result.converged
     assert "could not be computed (RuntimeError: linalg.svd" in result.why_not_converged
     assert result.history["dual_bound"].isna().all()  # the trace recorded no point either
+
+
+def test_the_rows_off_are_named_worst_first() -> None:
+    from maxent_mdn.training.verdict import rows_off
+
+    table = pd.DataFrame(
+        {
+            "row": ["a", "b", "c", "d", "e"],
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "violation": [0.01, 0.05, 0.03, 0.5, 0.02],
+            "tolerance": [0.02, 0.01, 0.01, 0.0, 0.01],
+            "stderr": [0.001] * 5,
+            "within_1pct": [True, False, False, False, False],
+        }
+    )
+    said = rows_off(table)
+    assert said.startswith("b is 2, 0.05 from its target (5.00x its tolerance 0.01")
+    assert said.index("b is") < said.index("c is") < said.index("e is") and "a is" not in said
+    assert said.endswith("; and 1 more row(s)")  # d: a zero tolerance has no ratio and sorts last
+    assert "d is" in rows_off(table, most=4) and "nan" in rows_off(table, most=4)
+    assert rows_off(table.assign(within_1pct=True)) is None
+
+
+def test_a_row_the_final_table_flags_is_named_in_the_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The constraint test passed (faked here) but the final table flags the row: not converged, and the
+    message says which row and by how much (it said only "not all met within sampling error")."""
+    from maxent_mdn.training import solve, solver
+
+    monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
+    measured = solver.evaluate
+
+    def off(*args: object, **kwargs: object) -> object:
+        ev = measured(*args, **kwargs)
+        ev["constraints"]["within_1pct"] = False
+        return ev
+
+    monkeypatch.setattr(solver, "evaluate", off)
+    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
+    tiny.update(min_outer=1, patience=1)
+    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
+    result = solve(problem, progress=False, batch=64, hidden=8, reference=False, **tiny)
+    assert not result.constraints_met and not result.converged
+    row = result.constraints.iloc[0]
+    assert f"within sampling error [mean[0] is {row['value']:.5g}, " in result.why_not_converged
+    assert "x its tolerance" in result.why_not_converged
 
 
 def _dirichlet(dim: int) -> tuple[MaxEntProblem, DirichletReference, torch.Tensor]:

@@ -34,7 +34,7 @@ from .loop import (
 )
 from .progress import Progress
 from .result import Result
-from .verdict import certified_stop, dual_trace, final_certificate, why_not_converged
+from .verdict import certified_stop, dual_trace, final_certificate, rows_off, why_not_converged
 from .warm_start import grid_multipliers
 
 __all__ = ["STAGE_ROOM", "Result", "SolverConfig", "clock_starts_stage", "solve", "why_not_converged"]
@@ -216,7 +216,8 @@ def _finish(run: Training, state: SolverState, ref: Reference | None, timed_out:
         except (ValueError, RuntimeError) as err:  # a certificate must not cost the trained flow
             failure = f"the dual certificate could not be computed ({type(err).__name__}: {err})"
             warnings.warn(f"{failure}; the rest of the result stands", stacklevel=3)
-    why = why_not_converged(constraints_met, certificate, cfg.gap_tol, cfg.kl_upper_tol)
+    off = rows_off(ev["constraints"])
+    why = why_not_converged(constraints_met, certificate, cfg.gap_tol, cfg.kl_upper_tol, off)
     if why is None and failure is not None:
         why = failure
     if why is not None and timed_out:

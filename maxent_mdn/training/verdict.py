@@ -16,6 +16,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
+import pandas as pd
 import torch
 
 from ..certify import (
@@ -34,7 +35,7 @@ from .config import SolverConfig
 from .evaluate import CONSTRAINT_SAMPLES, constraint_table, sample_with_log_prob
 from .loop import forked_rng
 
-__all__ = ["certified_stop", "dual_trace", "final_certificate", "why_not_converged"]
+__all__ = ["certified_stop", "dual_trace", "final_certificate", "rows_off", "why_not_converged"]
 
 
 #: draws of the flow in the reflection check (each evaluated at every reflected image)
@@ -198,8 +199,40 @@ def certified_stop(
     }
 
 
+def rows_off(table: pd.DataFrame, most: int = 3) -> str | None:
+    """The rows a constraint table flags, worst first, in one clause for the exit-3 message (``None``: none).
+
+    Worst is the largest violation over the row's tolerance (1% of its scale,
+    :func:`~maxent_mdn.training.evaluate.constraint_table`); at most ``most`` rows are named.
+
+    Example:
+        >>> table = pd.DataFrame({"row": ["m2"], "value": [1.0026], "violation": [0.0274],
+        ...                       "tolerance": [0.0141], "stderr": [0.0032], "within_1pct": [False]})
+        >>> rows_off(table)
+        'm2 is 1.0026, 0.0274 from its target (1.94x its tolerance 0.0141; stderr 0.0032)'
+    """
+    off = table[~table["within_1pct"].astype(bool)]
+    if off.empty:
+        return None
+    ratio = off["violation"] / off["tolerance"].where(
+        off["tolerance"] > 0
+    )  # NaN (sorted last) for a zero tolerance
+    worst = ratio.sort_values(ascending=False, na_position="last").index[:most]
+    named = [
+        f"{off.at[i, 'row']} is {off.at[i, 'value']:.5g}, {off.at[i, 'violation']:.3g} from its target "
+        f"({ratio[i]:.2f}x its tolerance {off.at[i, 'tolerance']:.3g}; stderr {off.at[i, 'stderr']:.2g})"
+        for i in worst
+    ]
+    more = f"; and {len(off) - len(named)} more row(s)" if len(off) > len(named) else ""
+    return "; ".join(named) + more
+
+
 def why_not_converged(
-    constraints_met: bool, certified: Certified | None, gap_tol: float, kl_upper_tol: float = math.inf
+    constraints_met: bool,
+    certified: Certified | None,
+    gap_tol: float,
+    kl_upper_tol: float = math.inf,
+    off: str | None = None,
 ) -> str | None:
     r"""``None`` when a solve counts as converged, else the reason in one clause (for the exit-3 message).
 
@@ -211,10 +244,11 @@ def why_not_converged(
     certificate (heavy-tailed weights) does not block it, since its gap is biased *low*; the table and
     ``result.json`` flag it. Measured on the shipped specs: the demo's weights are bounded (ESS 99%,
     largest weight 1.8x the 1000th) yet k-hat is 0.73-0.91, and the exponential's are unbounded only
-    near x = 0 (k-hat 1.2) with the gap 0.0009 for a KL of 0.0007.
+    near x = 0 (k-hat 1.2) with the gap 0.0009 for a KL of 0.0007. ``off`` names the rows the final table
+    flags (:func:`rows_off`), where it flags any.
     """
     if not constraints_met:
-        reason = "the constraints are not all met within sampling error"
+        reason = "the constraints are not all met within sampling error" + (f" [{off}]" if off else "")
         if certified is None:
             return reason
         # the gap bounds nothing for an infeasible flow; its distance to the Gibbs form is still valid
