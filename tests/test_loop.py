@@ -126,7 +126,7 @@ def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_pas
             p.zero_()
     state.outer = 1
     checked = []
-    check = {"stop_gap": 0.03, "stop_kl_upper": 0.05, "stop": verdict}
+    check = {"stop_gap": 0.03, "stop_kl_upper": 0.05, "stop_rows_met": 1.0, "stop": verdict}
     assert after_inner_run(run, state, stop_check=lambda *a: checked.append(1) or check) is stops
     assert state.passes == 1 and checked == [1]
     assert state.history == [{"step": 0, "outer": 0, **check}]
@@ -142,7 +142,7 @@ def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_bes
     zero = copy.deepcopy(run.flow.state_dict())
     for step, kl_upper in ((250, 0.05), (500, 0.03), (750, 0.04)):  # all pass the test, none may stop
         state.outer, state.step = step // 250, step
-        check = {"stop_gap": 0.0, "stop_kl_upper": kl_upper, "stop": 0.0}
+        check = {"stop_gap": 0.0, "stop_kl_upper": kl_upper, "stop_rows_met": 1.0, "stop": 0.0}
         assert after_inner_run(run, state, stop_check=lambda *a, c=check: c) is False
     assert state.best["step"] == 500 and state.best["kl_upper"] == 0.03
     kept_lam = state.best["alm"]["lam"].clone()

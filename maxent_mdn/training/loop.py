@@ -392,7 +392,7 @@ def after_inner_run(
         if not bool(run.world.any(torch.tensor([check["stop"] < 1.0], device=cfg.device))[0]):
             return True
         # a state whose rows were off on the check's draws ranks after every state whose rows were met
-        _remember_if_best(run, state, check["stop_kl_upper"] if check.get("stop_rows_met", 1.0) else math.inf)
+        _remember_if_best(run, state, check["stop_kl_upper"] if check["stop_rows_met"] else math.inf)
     alm.set_covariance(cov)
     # not the answer (see above): the stage, from min_outer on or when the clock says so
     if cfg.gibbs_stage and not state.gibbs and (late or state.outer >= cfg.min_outer):
