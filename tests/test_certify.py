@@ -16,9 +16,11 @@ from maxent_mdn import (
     Expectation,
     Interval,
     LogMean,
+    MaxEntModel,
     MaxEntProblem,
     Mean,
     Positive,
+    Result,
     Simplex,
     SolverConfig,
     make_flow,
@@ -263,6 +265,16 @@ def test_kl_upper_bounds_the_kl_of_a_flow_that_misses_a_constraint(excess: float
     assert cert.kl_upper >= truth
 
 
+def _standard_normal_flow() -> MaxEntModel:
+    """A 1-D flow whose samples are N(0, 1): zero parameters make the couplings the identity (without a tail
+    layer, whose zero is not)."""
+    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.zero_()
+    return flow
+
+
 def test_the_stop_check_lets_the_answer_stop_and_holds_back_a_flow_that_only_meets_the_constraints() -> None:
     """q = N(0, 1) meets E x = 0, E |x| = sqrt(2 / pi) exactly, but that problem's answer is the Laplace
     density with b = sqrt(2 / pi) (H* = 1 + log 2b = 1.4674 against H(q) = 1.4189: KL 0.049); under
@@ -271,10 +283,7 @@ def test_the_stop_check_lets_the_answer_stop_and_holds_back_a_flow_that_only_mee
     and 0.12-0.23), so 4 of 4 seeds must agree."""
     from maxent_mdn.training.verdict import certified_stop
 
-    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
-    with torch.no_grad():  # zero parameters: the identity on a standard normal (the tail layer's zero is not)
-        for p in flow.parameters():
-            p.zero_()
+    flow = _standard_normal_flow()
     square = Expectation(lambda x: x[..., 0] ** 2, 1.0, name="m2")
     absolute = Expectation(lambda x: x[..., 0].abs(), math.sqrt(2 / math.pi), name="abs")
     truth = 1 + math.log(2 * math.sqrt(2 / math.pi)) - 0.5 * math.log(2 * math.pi * math.e)
@@ -296,10 +305,7 @@ def test_the_stop_check_holds_back_a_flow_whose_certificate_passes_but_a_row_is_
     (gap about log(1.03) / 2 = 0.015). At E x^2 = 1 the same check grants it."""
     from maxent_mdn.training.verdict import certified_stop
 
-    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
-    with torch.no_grad():  # zero parameters: the identity on a standard normal
-        for p in flow.parameters():
-            p.zero_()
+    flow = _standard_normal_flow()
     loose = SolverConfig(gap_tol=0.05, kl_upper_tol=0.05)
     for target, stops in ((1.03, 0.0), (1.0, 1.0)):
         problem = MaxEntProblem(1, [Mean([0.0]), Expectation(lambda x: x[..., 0] ** 2, target, name="m2")])
@@ -324,10 +330,7 @@ def test_the_stop_check_measures_the_rows_once(monkeypatch: pytest.MonkeyPatch) 
         return constraint_table(*args, **kwargs)
 
     monkeypatch.setattr(verdict, "constraint_table", counted)
-    flow = make_flow(1, base="gaussian", transform="coupling", layers=2, hidden=8, tails=False)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.zero_()
+    flow = _standard_normal_flow()
     loose = SolverConfig(gap_tol=0.05, kl_upper_tol=0.05)
     for target, stops in ((1.0, 1.0), (1.03, 0.0)):
         problem = MaxEntProblem(1, [Mean([0.0]), Expectation(lambda x: x[..., 0] ** 2, target, name="m2")])
@@ -404,29 +407,44 @@ def test_weights_beyond_float64_give_an_infinite_pareto_k_not_an_error() -> None
     assert pareto_k(w) == math.inf
 
 
+def _test_passes_and_table_says(monkeypatch: pytest.MonkeyPatch, within: bool) -> None:
+    """Fake the solver's constraint test as passed and its final table's rows as ``within`` their tolerance."""
+    from maxent_mdn.training import solver
+
+    monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
+    measured = solver.evaluate
+
+    def said(*args: object, **kwargs: object) -> object:
+        ev = measured(*args, **kwargs)
+        ev["constraints"]["within_1pct"] = within
+        return ev
+
+    monkeypatch.setattr(solver, "evaluate", said)
+
+
+def _tiny_solve() -> Result:
+    """A few steps of a 1-D problem (E x = 2 on x > 0), stopping after one passing outer iteration."""
+    from maxent_mdn.training import solve
+
+    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
+    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
+    return solve(
+        problem, progress=False, batch=64, hidden=8, reference=False, min_outer=1, patience=1, **tiny
+    )
+
+
 def test_a_certificate_that_fails_costs_the_result_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
     """If the certificate raises, the solve still returns its trained flow, says why it is not converged, warns."""
-    from maxent_mdn.training import solve, solver, verdict
+    from maxent_mdn.training import solver, verdict
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("linalg.svd: the algorithm failed to converge")
 
     monkeypatch.setattr(solver, "final_certificate", broken)  # the final certificate
     monkeypatch.setattr(verdict, "final_certificate", broken)  # and each trace point
-    monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
-    measured = solver.evaluate
-
-    def met(*args: object, **kwargs: object) -> object:  # and the final table, so only the certificate fails
-        ev = measured(*args, **kwargs)
-        ev["constraints"]["within_1pct"] = True
-        return ev
-
-    monkeypatch.setattr(solver, "evaluate", met)
-    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
-    tiny.update(min_outer=1, patience=1)
-    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
+    _test_passes_and_table_says(monkeypatch, within=True)  # so only the certificate fails
     with pytest.warns(UserWarning, match="could not be computed"):
-        result = solve(problem, progress=False, batch=64, hidden=8, reference=False, **tiny)
+        result = _tiny_solve()
     assert result.constraints_met and result.certificate is None and not result.converged
     assert "could not be computed (RuntimeError: linalg.svd" in result.why_not_converged
     assert result.history["dual_bound"].isna().all()  # the trace recorded no point either
@@ -456,21 +474,8 @@ def test_the_rows_off_are_named_worst_first() -> None:
 def test_a_row_the_final_table_flags_is_named_in_the_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
     """The constraint test passed (faked here) but the final table flags the row: not converged, and the
     message says which row and by how much (it said only "not all met within sampling error")."""
-    from maxent_mdn.training import solve, solver
-
-    monkeypatch.setattr(solver.AugmentedLagrangian, "converged", lambda self, *a, **k: (True, None))
-    measured = solver.evaluate
-
-    def off(*args: object, **kwargs: object) -> object:
-        ev = measured(*args, **kwargs)
-        ev["constraints"]["within_1pct"] = False
-        return ev
-
-    monkeypatch.setattr(solver, "evaluate", off)
-    tiny = {"steps": 20, "inner_steps": 10, "test_batches": 5, "test_batch_size": 200, "eval_samples": 2000}
-    tiny.update(min_outer=1, patience=1)
-    problem = MaxEntProblem(1, [Mean(2.0)], Positive(), name="e")
-    result = solve(problem, progress=False, batch=64, hidden=8, reference=False, **tiny)
+    _test_passes_and_table_says(monkeypatch, within=False)
+    result = _tiny_solve()
     assert not result.constraints_met and not result.converged
     row = result.constraints.iloc[0]
     assert f"within sampling error [mean[0] is {row['value']:.5g}, " in result.why_not_converged
