@@ -461,11 +461,13 @@ def test_the_rows_off_are_named_worst_first() -> None:
             "tolerance": [0.02, 0.01, 0.01, 0.0, 0.01],
             "stderr": [0.001] * 5,
             "within_1pct": [True, False, False, False, False],
+            "relation": ["==", "==", "<=", "==", ">="],
         }
     )
     said = rows_off(table)
     assert said.startswith("b is 2, 0.05 from its target (5.00x its tolerance 0.01")
     assert said.index("b is") < said.index("c is") < said.index("e is") and "a is" not in said
+    assert "c is 3, 0.03 past its bound (3.00x" in said and "e is 5, 0.02 past its bound (2.00x" in said
     assert said.endswith("; and 1 more row(s)")  # d: a zero tolerance has no ratio and sorts last
     assert "d is" in rows_off(table, most=4) and "nan" in rows_off(table, most=4)
     assert rows_off(table.assign(within_1pct=True)) is None

@@ -218,8 +218,11 @@ def rows_off(table: pd.DataFrame, most: int = 3) -> str | None:
         off["tolerance"] > 0
     )  # NaN (sorted last) for a zero tolerance
     worst = ratio.sort_values(ascending=False, na_position="last").index[:most]
+    bound = off.get("relation", pd.Series("==", index=off.index)).map(
+        lambda r: "from its target" if r == "==" else "past its bound"
+    )
     named = [
-        f"{off.at[i, 'row']} is {off.at[i, 'value']:.5g}, {off.at[i, 'violation']:.3g} from its target "
+        f"{off.at[i, 'row']} is {off.at[i, 'value']:.5g}, {off.at[i, 'violation']:.3g} {bound[i]} "
         f"({ratio[i]:.2f}x its tolerance {off.at[i, 'tolerance']:.3g}; stderr {off.at[i, 'stderr']:.2g})"
         for i in worst
     ]
