@@ -214,9 +214,8 @@ def rows_off(table: pd.DataFrame, most: int = 3) -> str | None:
     off = table[~table["within_1pct"].astype(bool)]
     if off.empty:
         return None
-    ratio = off["violation"] / off["tolerance"].where(
-        off["tolerance"] > 0
-    )  # NaN (sorted last) for a zero tolerance
+    # a zero tolerance gives no ratio: NaN, named last
+    ratio = off["violation"] / off["tolerance"].where(off["tolerance"] > 0)
     worst = ratio.sort_values(ascending=False, na_position="last").index[:most]
     bound = off.get("relation", pd.Series("==", index=off.index)).map(
         lambda r: "from its target" if r == "==" else "past its bound"
