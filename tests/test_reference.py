@@ -74,6 +74,52 @@ def test_the_grid_dual_is_solved_along_its_flattest_direction_too() -> None:
     np.testing.assert_allclose(ref.eta, [-2.734, 2.295, -0.5], atol=1e-5)  # the generating density
 
 
+def test_cvxpy_on_a_subsample_of_the_grid_starts_the_polish_at_the_whole_grid_answer(monkeypatch) -> None:
+    """cvxpy sees every k-th point of a 2-D grid; L-BFGS-B and Newton then reach the answer cvxpy finds on
+    every point (quartic_2d's 101 x 101 grid: stride 3; to 1e-8 in eta, 1e-10 in H)."""
+    import maxent_mdn.reference.grid as grid_module
+
+    problem = load_spec(ROOT / "quartic_2d.py")
+    sizes: list[int] = []
+    solve = grid_module._cvxpy_dual
+
+    def counted(a: np.ndarray, *args: object) -> np.ndarray:
+        sizes.append(a.shape[0])
+        return solve(a, *args)
+
+    monkeypatch.setattr(grid_module, "_cvxpy_dual", counted)
+    sub = grid_reference(problem, points=101)
+    monkeypatch.setattr(grid_module, "CVXPY_POINTS", 10**9)
+    whole = grid_reference(problem, points=101)
+    assert sizes == [-(-(101**2) // 3), 101**2]  # the subsample alone, then the whole grid alone
+    np.testing.assert_allclose(sub.eta, whole.eta, rtol=0, atol=1e-8)
+    assert abs(sub.entropy - whole.entropy) < 1e-10
+
+
+def test_where_the_subsample_has_no_answer_cvxpy_solves_the_whole_grid(monkeypatch) -> None:
+    """A subsample cvxpy finds no answer on (forced here) is not the grid's verdict: the whole grid is solved,
+    and a problem the whole grid cannot meet still fails with its message."""
+    import maxent_mdn.reference.grid as grid_module
+
+    problem = load_spec(ROOT / "gaussian_2d.py")
+    solve, sizes = grid_module._cvxpy_dual, []
+
+    def subsample_fails(a: np.ndarray, *args: object) -> np.ndarray:
+        sizes.append(a.shape[0])
+        if a.shape[0] <= grid_module.CVXPY_POINTS:
+            raise ValueError("the grid reference solver found no solution (status infeasible)")
+        return solve(a, *args)
+
+    monkeypatch.setattr(grid_module, "_cvxpy_dual", subsample_fails)
+    ref = grid_reference(problem, points=81)
+    assert sizes[:2] == [-(-(81**2) // 2), 81**2]
+    assert abs(ref.entropy - closed_form_reference(problem).entropy) < 2e-3
+    beyond = MaxEntProblem(2, [Mean([2.0, 0.0])], Interval(0.0, 1.0), name="beyond")  # E x_0 = 2 on [0, 1]
+    monkeypatch.setattr(grid_module, "_cvxpy_dual", solve)
+    with pytest.raises(ValueError, match="infeasible on the support|no solution|failed"):
+        grid_reference(beyond, points=81)
+
+
 @pytest.mark.parametrize(
     ("spec", "tol"), [("gaussian_2d", 2e-3), ("exponential", 1e-4), ("interval", 1e-5), ("dirichlet", 2e-3)]
 )

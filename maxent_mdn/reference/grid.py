@@ -9,8 +9,9 @@ the convex dual
     \qquad \eta_j \le 0 \text{ for } \le\text{-rows}, \; \eta_j \ge 0 \text{ for } \ge\text{-rows},
 
 over the midpoints :math:`x_g` of a grid of cells of volume :math:`\Delta`. It is
-solved with cvxpy (``log_sum_exp``) on standardized statistics, then polished in
-float64 with L-BFGS-B from the cvxpy solution. :func:`grid_primal_entropy`
+solved with cvxpy (``log_sum_exp``) on standardized statistics (at most
+:data:`CVXPY_POINTS` of the grid's points, every k-th), then polished in
+float64 with L-BFGS-B and Newton steps on every point from the cvxpy solution. :func:`grid_primal_entropy`
 solves the primal :math:`\max \sum_g \operatorname{entr}(p_g)` s.t.
 :math:`\sum p = 1`, :math:`\sum_g p_g T(x_g) \;\mathrm{rel}\; b` for cross-checks.
 For unbounded supports the box grows until the density at its edges is
@@ -77,12 +78,12 @@ class _Grid:
         self.stats = stats
 
 
-def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], log_cell: float) -> np.ndarray:
-    centre = stats.mean(0)
-    scale = stats.std(0)
-    scale[scale == 0] = 1.0
-    a = (stats - centre) / scale
-    b = (targets - centre) / scale
+#: at most this many grid points go to cvxpy; L-BFGS-B and Newton then solve the dual on every point
+CVXPY_POINTS = 4096
+
+
+def _cvxpy_dual(a: np.ndarray, b: np.ndarray, relations: list[str], log_cell: float) -> np.ndarray:
+    """The standardized dual's minimizer by cvxpy (``log_sum_exp``); ``ValueError`` when it finds none."""
     import cvxpy as cp
 
     eta = cp.Variable(a.shape[1])
@@ -98,6 +99,33 @@ def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], lo
             f"the grid reference solver found no solution (status {problem.status}): "
             "the constraints may be infeasible on the support"
         )
+    return np.asarray(eta.value, dtype=np.float64)
+
+
+def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], log_cell: float) -> np.ndarray:
+    """The dual's minimizer: cvxpy's answer, polished by L-BFGS-B and Newton steps on the whole grid.
+
+    cvxpy sees at most :data:`CVXPY_POINTS` points, every k-th of the grid (a coarser grid: a
+    2-D grid's 58,081 exponential cones took clarabel 7.5 s, its subsample 0.2 s); the polish then
+    finds the whole grid's minimizer from there, the same to rounding as from cvxpy's answer on
+    every point. Where the subsample has no answer (its points span less, so a target near the
+    edge of what the support allows may fall outside), cvxpy solves the whole grid, and its
+    verdict stands.
+    """
+    centre = stats.mean(0)
+    scale = stats.std(0)
+    scale[scale == 0] = 1.0
+    a = (stats - centre) / scale
+    b = (targets - centre) / scale
+    stride = -(-a.shape[0] // CVXPY_POINTS)
+    start = None
+    if stride > 1:
+        try:
+            start = _cvxpy_dual(a[::stride], b, relations, log_cell)
+        except ValueError:
+            start = None
+    if start is None:
+        start = _cvxpy_dual(a, b, relations, log_cell)
     bounds = [(None, 0.0) if r == "<=" else (0.0, None) if r == ">=" else (None, None) for r in relations]
 
     def dual(x: np.ndarray) -> tuple[float, np.ndarray]:
@@ -108,7 +136,7 @@ def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], lo
 
     res = optimize.minimize(
         dual,
-        eta.value,
+        start,
         jac=True,
         method="L-BFGS-B",
         bounds=bounds,

@@ -92,7 +92,7 @@ class SolverConfig:
     without the layer, 0.0027 with it). ``warm_start``: where a grid finds
     the answer (one or two free coordinates, or separable groups of at most
     two), the multipliers start at the grid dual's
-    (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, 0.4-5 s)
+    (:func:`~maxent_mdn.training.warm_start.grid_multipliers`, 0.2-1.2 s)
     instead of 0; the flow still learns the density. A warm-started solve
     caps the multiplier step at ``warm_dual_step = 0.25``: its multipliers
     are already the answer's, and a full Newton step on the violations of a
