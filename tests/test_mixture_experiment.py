@@ -74,7 +74,7 @@ def test_the_mixture_experiment_has_three_sweeps_and_every_case_resolves() -> No
         assert problem_for(case).name == case
     quick = runs("mixture", quick=True, seeds=1)
     assert {r.experiment for r in quick} == {"mixture_separation", "mixture_flows", "mixture_modes"}
-    assert all(r.settings["steps"] == 500 for r in quick)
+    assert all(r.settings["steps"] == 250 for r in quick)  # the smoke budget
 
 
 def test_a_sweep_run_that_diverges_is_a_row_and_any_other_run_that_diverges_fails(
