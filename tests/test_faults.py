@@ -44,9 +44,7 @@ def _problem(fn: Flaky) -> MaxEntProblem:
 
 
 def test_a_nan_rolls_back_halves_the_lr_and_training_goes_on() -> None:
-    # call 1: the statistics' pre-flight, 2: the first test (its 5 batches in one pass), then per outer iteration
-    # 10 steps, the test and 3 for the trace: 23 is the seventh step of the second inner run
-    fn = Flaky(nan_calls={23})
+    fn = Flaky(nan_calls={31})  # call 1: the statistics' pre-flight; 31 is inside an inner run
     with pytest.warns(UserWarning, match=r"constraint statistic mean went non-finite: rolled back"):
         result = solve(_problem(fn), steps=60, progress=False, reference=False, seed=0, **FAST)
     assert result.history["step"].max() == 60
@@ -73,9 +71,9 @@ def test_resume_after_an_interrupt_is_bit_identical(tmp_path: Path) -> None:
     ckpt = tmp_path / "b.pt"
     with pytest.raises(KeyboardInterrupt):  # dies in the middle of the fifth inner run
         solve(
-            # 1: the pre-flight, 1: the first test (its 5 batches in one pass); per outer iteration 10 steps,
-            # 1 test, 3 for the trace (the polish start, the polish, the bound)
-            _problem(Flaky(interrupt_at=1 + 1 + 4 * (10 + 1 + 3) + 7)),
+            # 1: the pre-flight, 5: the first test; per outer iteration 10 steps, 5 test batches, 3 for the trace
+            # (the polish start, the polish, the bound)
+            _problem(Flaky(interrupt_at=1 + 5 + 4 * (10 + 5 + 3) + 7)),
             progress=False,
             reference=False,
             checkpoint=ckpt,

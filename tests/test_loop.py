@@ -13,10 +13,7 @@ import pytest
 import torch
 from loop_helpers import small_training
 
-from maxent_mdn import Covariance, Expectation, MaxEntProblem, Mean, Positive, SolverConfig
-from maxent_mdn.objective.lagrangian import AugmentedLagrangian
-from maxent_mdn.training import loop
-from maxent_mdn.training.distributed import World
+from maxent_mdn import Expectation, MaxEntProblem, Mean, Positive, SolverConfig
 from maxent_mdn.training.loop import (
     SolverState,
     after_inner_run,
@@ -41,35 +38,6 @@ def test_learning_rate_decays_per_outer_iteration_down_to_the_floor_and_keeps_th
     cfg = SolverConfig(lr=1e-2, lr_decay=0.5, lr_min=2e-3)
     rates = [learning_rate(cfg, SolverState(outer=k, lr_scale=0.5)) for k in range(4)]
     assert rates == pytest.approx([5e-3, 2.5e-3, 1.25e-3, 1e-3])
-
-
-class _Queue(torch.nn.Module):
-    """A stand-in model whose draws are the rows of a fixed table, in order."""
-
-    def __init__(self, rows: torch.Tensor) -> None:
-        super().__init__()
-        self.rows, self.next = rows, 0
-
-    def rsample(self, shape: tuple[int, ...]) -> torch.Tensor:
-        n = math.prod(shape)
-        out, self.next = self.rows[self.next : self.next + n], self.next + n
-        return out.reshape(*shape, self.rows.shape[1])
-
-
-@pytest.mark.parametrize("chunk", [1, 7, 10_000])
-def test_the_constraint_test_batches_are_consecutive_blocks_of_the_draws(monkeypatch, chunk: int):
-    """Drawn in passes of up to ``TEST_CHUNK`` draws (here 1, 7: two batches and a remainder, and all at once),
-    batch b is draws b*n .. (b+1)*n - 1: its violation is that block's mean minus the target, and the
-    covariance is the mean of the blocks' ``torch.cov``."""
-    monkeypatch.setattr("maxent_mdn.training.loop.TEST_CHUNK", chunk)
-    problem = MaxEntProblem(2, [Mean([0.5, -1.0]), Covariance([[1.0, 0.3], [0.3, 2.0]], mean=[0.5, -1.0])])
-    cfg = SolverConfig(test_batches=5, test_batch_size=3)
-    rows = torch.randn(15, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-    alm = AugmentedLagrangian(problem.targets, problem.relations)
-    g, cov = loop.test_violations(_Queue(rows), problem, alm, cfg, World(use_process_group=False))
-    stats_ = problem.statistics(rows).reshape(5, 3, -1)
-    torch.testing.assert_close(g, stats_.mean(1) - problem.targets.double())
-    torch.testing.assert_close(cov, torch.stack([torch.cov(b.T) for b in stats_]).mean(0))
 
 
 def test_an_inner_run_appends_history_but_leaves_the_counters():

@@ -145,32 +145,20 @@ def learning_rate(cfg: SolverConfig, state: SolverState) -> float:
     return max(cfg.lr_min, cfg.lr * cfg.lr_decay**state.outer) * state.lr_scale
 
 
-#: draws per pass of the constraint test: its batches come from one pass of this size, not one pass each
-TEST_CHUNK = 32_768
-
-
 def test_violations(
     flow: MaxEntModel, problem: MaxEntProblem, alm: AugmentedLagrangian, cfg: SolverConfig, world: World
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Violations :math:`g` of ``test_batches`` independent batches ``(B, M)``, and the covariance of T ``(M, M)``.
 
-    The draws are independent, so consecutive blocks of ``test_batch_size`` draws of one pass of up to
-    :data:`TEST_CHUNK` are independent batches: the test draws its 200,000 samples in 7 passes rather than
-    100 (gaussian_3d, one thread: 2.6 s a test before). Data-parallel: each rank draws its share of the
-    batches and all see all of them.
+    Data-parallel: each rank draws its share of the batches and all see all of them.
     """
-    size, todo = cfg.test_batch_size, -(-cfg.test_batches // world.size)
-    per_pass = max(1, TEST_CHUNK // size)
     means, covs = [], []
     with torch.no_grad():
-        while todo > 0:
-            k = min(per_pass, todo)
-            t = problem.statistics(flow.rsample((k * size,))).double().reshape(k, size, -1)
-            means.append(alm.violation(t.mean(1)))
-            centered = t - t.mean(1, keepdim=True)
-            covs.append(centered.mT @ centered / (size - 1))  # torch.cov of each batch
-            todo -= k
-        means_, covs_ = world.gather_values(torch.cat(means)), world.gather_values(torch.cat(covs))
+        for _ in range(-(-cfg.test_batches // world.size)):
+            t = problem.statistics(flow.rsample((cfg.test_batch_size,))).double()
+            means.append(alm.violation(t.mean(0)))
+            covs.append(torch.cov(t.T).reshape(t.shape[1], t.shape[1]))
+        means_, covs_ = world.gather_values(torch.stack(means)), world.gather_values(torch.stack(covs))
     return means_.cpu(), covs_.mean(0).cpu()
 
 
