@@ -105,8 +105,8 @@ def _cvxpy_dual(a: np.ndarray, b: np.ndarray, relations: list[str], log_cell: fl
 def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], log_cell: float) -> np.ndarray:
     """The dual's minimizer: cvxpy's answer, polished by L-BFGS-B and Newton steps on the whole grid.
 
-    cvxpy sees at most :data:`CVXPY_POINTS` points, every k-th of the grid (a coarser grid: a
-    2-D grid's 58,081 exponential cones took clarabel 7.5 s, its subsample 0.2 s); the polish then
+    cvxpy sees at most :data:`CVXPY_POINTS` points, every k-th of the grid (a coarser grid:
+    quartic_2d's 58,081 exponential cones took it 11.1 s, every 15th 0.4 s); the polish then
     finds the whole grid's minimizer from there, the same to rounding as from cvxpy's answer on
     every point. Where the subsample has no answer (its points span less, so a target near the
     edge of what the support allows may fall outside), cvxpy solves the whole grid, and its
