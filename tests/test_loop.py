@@ -100,6 +100,7 @@ def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve
     state.outer = 1
     assert after_inner_run(run, state) is False
     assert state.passes == 0 and float(run.alm.lam[0]) != 0.0
+    assert state.history == [{"step": 0, "outer": 0, "test_passed": 0.0, "test_passes": 0.0}]
 
     run, state = small_training(
         MaxEntProblem(1, [Mean(0.0, name="m")]), patience=1, min_outer=1, test_batches=20
@@ -111,7 +112,7 @@ def test_after_an_inner_run_the_multipliers_move_unless_the_test_stops_the_solve
     traced = []
     assert after_inner_run(run, state, trace=lambda *a: traced.append(1) or {"gap": 0.0}) is True
     assert state.passes == 1 and float(run.alm.lam[0]) == 0.0 and traced == [1]
-    assert state.history == [{"step": 0, "outer": 0, "gap": 0.0}]
+    assert state.history == [{"step": 0, "outer": 0, "gap": 0.0, "test_passed": 1.0, "test_passes": 1.0}]
 
 
 @pytest.mark.parametrize(("verdict", "stops"), [(0.0, False), (1.0, True)])
@@ -129,7 +130,7 @@ def test_a_stop_check_that_fails_keeps_a_passing_solve_training_and_one_that_pas
     check = {"stop_gap": 0.03, "stop_kl_upper": 0.05, "stop_rows_met": 1.0, "stop": verdict}
     assert after_inner_run(run, state, stop_check=lambda *a: checked.append(1) or check) is stops
     assert state.passes == 1 and checked == [1]
-    assert state.history == [{"step": 0, "outer": 0, **check}]
+    assert state.history == [{"step": 0, "outer": 0, "test_passed": 1.0, "test_passes": 1.0, **check}]
 
 
 def test_a_solve_that_trains_on_past_passing_states_returns_to_the_certified_best() -> None:

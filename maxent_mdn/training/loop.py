@@ -383,6 +383,8 @@ def after_inner_run(
         _history_at_step(state).update(trace(run.flow, run.problem, alm, cfg))
     converged, _ = alm.converged(g_after, rtol=cfg.rtol, atol=cfg.atol, spread=cov.diagonal().sqrt())
     state.passes = state.passes + 1 if converged else 0
+    if run.world.is_main:  # the test's outcome, for history.csv: when did it pass, and how often in a row
+        _history_at_step(state).update({"test_passed": float(converged), "test_passes": float(state.passes)})
     if state.passes >= cfg.patience and state.outer >= cfg.min_outer:
         if stop_check is None:
             return True
