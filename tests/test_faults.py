@@ -132,6 +132,8 @@ def test_cli_resume_continues_and_refuses_changed_specs(
         "--no-progress",
         "--transform",
         "coupling",
+        "--eval-samples",  # resume is the point, not the verdict's precision
+        "20000",
     ]
     assert main(args) in (0, 3)
     first = json.loads((out / "result.json").read_text())

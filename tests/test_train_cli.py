@@ -17,7 +17,15 @@ from maxent_mdn.training.checkpoint import CheckpointError
 from maxent_mdn.training.outputs import load_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SHORT = ["--steps", "30", "--batch", "64", "--no-progress"]
+SHORT = [
+    "--steps",
+    "30",
+    "--batch",
+    "64",
+    "--no-progress",
+    "--eval-samples",
+    "20000",
+]  # short runs: a smaller verdict
 
 
 @pytest.fixture(scope="module")
@@ -138,12 +146,29 @@ def test_train_defaults_to_a_five_minute_limit_unless_steps_are_given(
     assert seen.get("time_limit") == limit
 
 
+def test_eval_samples_reach_the_solver(
+    tmp_path: Path, solve_settings: Callable[[list[str]], dict[str, object]]
+) -> None:
+    argv = ["train", "interval", "--out", str(tmp_path / "run"), "--no-progress"]
+    assert "eval_samples" not in solve_settings(argv)  # the solver's default, 200,000
+    assert solve_settings([*argv, "--eval-samples", "20000"])["eval_samples"] == 20_000
+
+
+def test_a_bad_eval_sample_count_exits_2_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["train", "interval", "--out", str(tmp_path / "bad"), "--eval-samples", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "eval_samples must be a positive integer" in err and "Traceback" not in err
+
+
 def test_a_resumed_run_keeps_its_limit_and_time_limit_zero_lifts_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A run that the default 300 s would end is shown here with a tiny limit; ``--time-limit 0`` on resume lifts it."""
     out = tmp_path / "run"
     argv = ["train", "interval", "--out", str(out), "--batch", "64", "--time-limit", "0.001", "--no-progress"]
+    argv += ["--eval-samples", "20000"]  # the limit is the point, not the verdict's precision
     assert main(argv) == 3
     assert "stopped at the time limit (0.001 s) after 250 of 6000 steps" in capsys.readouterr().err
     # the exit code says whether 500 steps converged (with the tail layer they can); the limit is the point
@@ -178,6 +203,7 @@ def test_files_written_before_the_tail_layer_still_resume_and_load(tmp_path: Pat
     """A checkpoint and model file without the settings added since are read as what they ran."""
     out = tmp_path / "run"
     argv = ["train", "dirichlet", "--out", str(out), "--steps", "250", "--batch", "64", "--no-progress"]
+    argv += ["--eval-samples", "20000"]  # the files are the point, not the verdict's precision
     assert main([*argv, "--no-tails", "--simplex-map", "additive-logistic"]) in (0, 3)
     for name in ("checkpoint.pt", "model.pt"):
         saved = torch.load(out / name, weights_only=False)

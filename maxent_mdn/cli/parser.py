@@ -155,6 +155,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="and the conservative end of the certified bound on KL(q || p*) <= NATS (default 0.02)",
     )
     train.add_argument(
+        "--eval-samples",
+        type=int,
+        metavar="N",
+        help="draws of the final verdict: entropy, constraint table, KL and certificate (default 200000, an "
+        "entropy standard error near 0.002 nats; it grows as 1/sqrt(N)); the stop check draws as many unless "
+        "--stop-samples says otherwise",
+    )
+    train.add_argument(
         "--stop-samples",
         type=int,
         metavar="N",
