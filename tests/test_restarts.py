@@ -68,9 +68,8 @@ def test_train_with_restarts_writes_the_best_run_and_the_table(
     spec.write_text(SPEC)
     out = tmp_path / "run"
     argv = ["train", str(spec), "--restarts", "2", "--jobs", "2", "--steps", "40", "--out", str(out)]
-    code = main(
-        [*argv, "--eval-samples", "20000"]
-    )  # the table and the choice are the point, not their precision
+    # the table and the choice are the point, not the verdict's precision
+    code = main([*argv, "--eval-samples", "20000"])
     assert code in (0, 3)
     table = pd.read_csv(out / "restarts.csv")
     assert list(table["seed"]) == [0, 1] and (out / "result.json").is_file()
