@@ -59,15 +59,6 @@ class SolverConfig:
     made the convergence test pass on ``gaussian_2d`` (it never passed twice
     in 6000 steps without it) and ``bins = 16`` is what took ``quartic_2d``
     from KL 0.028 to 0.009 (seed 0, measured over the shipped specs).
-    ``average = 0.8`` (it was 0.5): the averaged flow's rows still moved by about
-    half their tolerance from one outer iteration to the next (``gaussian_2d`` at
-    KL 4e-5: 0.3-1.3 x the tolerance, against the test's standard error of 0.22 x),
-    so the test, whose window for a pass is the tolerance less 2.6 standard
-    errors, passed 7 of 19 times and twice in a row first at step 4,750. Averaging
-    the last 200 steps instead of 125 (seed 0, one thread): ``gaussian_2d`` stopped
-    converged at 3,000 steps (KL 1.1e-4), ``quartic_2d`` at 3,750 (KL 5.5e-4; it
-    passed 10 of 14 tests), ``gaussian_3d`` at 3,000 (KL 0.0034; before: not
-    converged at KL 0.0004), Dirichlet D = 10 at 4,250 (KL 0.0030).
 
     ``base = "auto"`` is the Gumbel-MoG base on up to four flow coordinates and the
     Gaussian base above (:func:`~maxent_mdn.model.resolve_base`: on Dirichlet D = 10 the
@@ -200,7 +191,7 @@ class SolverConfig:
     test_batch_size: int = 2000
     min_outer: int = 12
     patience: int = 2
-    average: float = 0.8
+    average: float = 0.5
     rtol: float = 0.01
     atol: float = 0.0
     eval_samples: int = 200_000
