@@ -25,8 +25,7 @@ DEFAULT_TIME_LIMIT = 300.0
 def _settings(args: argparse.Namespace) -> dict[str, object]:
     keys = ("base", "components", "transform", "layers", "steps", "tau", "seed", "estimator", "batch", "lr")
     keys += ("anneal_rate", "gap_tol", "kl_upper_tol", "eval_samples", "stop_samples", "device", "dtype")
-    keys += ("time_limit",)
-    keys += ("warm_start", "tails", "simplex_map", "gibbs_stage")
+    keys += ("time_limit", "warm_start", "tails", "simplex_map", "gibbs_stage")
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]

@@ -109,9 +109,9 @@ def _solve_dual(stats: np.ndarray, targets: np.ndarray, relations: list[str], lo
     cvxpy sees at most :data:`CVXPY_POINTS` points, every k-th of the grid (a coarser grid:
     quartic_2d's 58,081 exponential cones took it 11.1 s, every 15th 0.4 s); the polish then
     finds the whole grid's minimizer from there, the same as from cvxpy's answer on every point
-    (eta to 2e-10 relative on quartic_2d, 2e-13 on gaussian_2d). Where the subsample has no answer (its points span less, so a target near the
-    edge of what the support allows may fall outside), cvxpy solves the whole grid, and its
-    verdict stands.
+    (eta to 2e-10 relative on quartic_2d, 2e-13 on gaussian_2d). Where the subsample has no
+    answer (its points span less, so a target near the edge of what the support allows may fall
+    outside), cvxpy solves the whole grid, and its verdict stands.
     """
     centre = stats.mean(0)
     scale = stats.std(0)
