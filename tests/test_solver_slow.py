@@ -42,8 +42,12 @@ def test_default_solve_reaches_the_reference(
         result.table()
     )
     assert result.converged == (cert.gap <= 0.01 and cert.kl_upper <= 0.02), result.table()
-    # its upper end covers the truth (the Gumbel-MoG's KL uses the same nested density as the gap)
-    assert cert.gap_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
+    # its bound on the KL covers the truth (the Gumbel-MoG's KL uses the same nested density as the gap).
+    # That bound is `kl_upper`, not `gap_upper`: with delta = E_q[T] - b, KL(q||p*) = H* - H(q) - eta*^T delta,
+    # so the gap bounds the KL only up to the first-order cost of the violations, which `kl_upper` adds
+    # (KL(q||p_eta-hat) = gap - eta-hat^T delta). A converged gaussian_3d with rows at 0.8 x their tolerance
+    # measured gap -0.0098 +- 0.0040 (gap_upper 0.0012), kl_upper 0.0145, for a KL of 0.0034.
+    assert cert.kl_upper >= result.kl_to_reference - 2 * result.kl_stderr, result.table()
     if spec == "exponential":  # and eta-hat is the closed form's: eta* = -1 / mean
         polished = result.certificate.polish
         assert abs(float(polished.eta[0]) + 0.5) <= 0.01 + 3 * float(polished.eta_stderr[0]), result.table()
