@@ -219,6 +219,23 @@ def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_
         SolverConfig(time_limit=-1.0).validate()
 
 
+def test_without_a_step_budget_the_clock_alone_ends_the_run_and_one_of_them_is_required() -> None:
+    from maxent_mdn.training import solve
+
+    problem = MaxEntProblem(1, [Mean([0.5])], support=Positive(), name="no-budget")
+    small = {"inner_steps": 10, "test_batches": 4, "test_batch_size": 64, "eval_samples": 500, "batch": 64}
+    small.update(transform="coupling", layers=1, trace_samples=0, log_every=10, min_outer=1000)
+    result = solve(problem, steps=None, time_limit=0.5, progress=False, **small)
+    last = int(result.history["step"].max())
+    assert last > 0 and last % 10 == 0  # whole outer iterations, however many 0.5 s allowed
+    assert result.why_not_converged.endswith(f"stopped at the time limit (0.5 s) after {last} steps")
+    assert result.summary()["config"]["steps"] is None
+    with pytest.raises(ValueError, match=r"steps=None \(no step budget\) needs a time_limit"):
+        SolverConfig(steps=None).validate()
+    with pytest.raises(ValueError, match="steps must be a positive"):
+        SolverConfig(steps=0, time_limit=1.0).validate()
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [

@@ -120,13 +120,13 @@ def test_a_time_limit_ends_the_run_unconverged_and_says_why(
 
 
 @pytest.mark.parametrize(
-    ("given", "limit"),
+    ("given", "limit", "steps"),
     [
-        ([], 300.0),  # the default: at most 5 minutes
-        (["--steps", "500"], None),  # an explicit step budget is never cut
-        (["--time-limit", "20"], 20.0),
-        (["--time-limit", "0"], None),  # 0: the step budget alone
-        (["--steps", "500", "--time-limit", "20"], 20.0),
+        ([], 300.0, None),  # the default: at most 5 minutes, and no step budget under them
+        (["--steps", "500"], None, 500),  # an explicit step budget is never cut
+        (["--time-limit", "20"], 20.0, None),  # the clock alone is the budget
+        (["--time-limit", "0"], None, "default"),  # 0: the step budget alone (the solver's 6000)
+        (["--steps", "500", "--time-limit", "20"], 20.0, 500),
     ],
 )
 def test_train_defaults_to_a_five_minute_limit_unless_steps_are_given(
@@ -134,9 +134,11 @@ def test_train_defaults_to_a_five_minute_limit_unless_steps_are_given(
     solve_settings: Callable[[list[str]], dict[str, object]],
     given: list[str],
     limit: float | None,
+    steps: int | str | None,
 ) -> None:
     seen = solve_settings(["train", "interval", "--out", str(tmp_path / "run"), "--no-progress", *given])
     assert seen.get("time_limit") == limit
+    assert seen.get("steps", "default") == steps
 
 
 def test_eval_samples_reach_the_solver(
@@ -163,7 +165,10 @@ def test_a_resumed_run_keeps_its_limit_and_time_limit_zero_lifts_it(
     argv = ["train", "interval", "--out", str(out), "--batch", "64", "--time-limit", "0.001", "--no-progress"]
     argv += ["--eval-samples", "20000"]  # the limit is the point, not the verdict's precision
     assert main(argv) == 3
-    assert "stopped at the time limit (0.001 s) after 250 of 6000 steps" in capsys.readouterr().err
+    err = capsys.readouterr().err  # --time-limit alone: no step budget, so no "of N steps"
+    assert "stopped at the time limit (0.001 s) after 250 steps" in err
+    assert f"give it more time: maxent-mdn train --resume {out}" in err
+    assert json.loads((out / "result.json").read_text())["config"]["steps"] is None
     # the exit code says whether 500 steps converged (with the tail layer they can); the limit is the point
     code = main(["train", "--resume", str(out), "--steps", "500", "--time-limit", "0", "--no-progress"])
     assert code in (0, 3)

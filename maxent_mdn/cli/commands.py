@@ -29,6 +29,8 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
+    elif "time_limit" in settings and "steps" not in settings and not getattr(args, "resume", None):
+        settings["steps"] = None  # --time-limit alone: the clock is the budget (no step budget)
     from ..model import RAD_BASES
 
     if settings.get("base") in RAD_BASES and "transform" in settings:
@@ -78,7 +80,8 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
 
 
 def _default_time_limit(args: argparse.Namespace, settings: dict[str, object]) -> dict[str, object]:
-    """A new run given neither ``--steps`` nor ``--time-limit`` trains for at most :data:`DEFAULT_TIME_LIMIT` s.
+    """A new run given neither ``--steps`` nor ``--time-limit`` trains for at most :data:`DEFAULT_TIME_LIMIT` s,
+    with no step budget: it stops when the solution is certified, or on the clock.
 
     An explicit ``--steps N`` is a request for N steps and is never cut; a run
     the limit ends is reported unconverged, with the steps it reached, and
@@ -86,7 +89,7 @@ def _default_time_limit(args: argparse.Namespace, settings: dict[str, object]) -
     """
     if args.resume or args.steps is not None or args.time_limit is not None:
         return settings
-    return {**settings, "time_limit": DEFAULT_TIME_LIMIT}
+    return {**settings, "time_limit": DEFAULT_TIME_LIMIT, "steps": None}
 
 
 def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
@@ -239,14 +242,17 @@ def _report(result: Result, out: Path, restarts: bool = False) -> int:
     if hint:
         print(hint)
     if not result.converged:
-        hint = (
-            "try more steps or restarts"
-            if restarts
-            else f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})"
-        )
+        hint = "try more steps or restarts" if restarts else _more_steps_hint(result, out)
         print(f"not converged: {result.why_not_converged}; {hint}", file=sys.stderr)
         return NOT_CONVERGED
     return 0
+
+
+def _more_steps_hint(result: Result, out: Path) -> str:
+    """How to continue an unconverged run: more steps, or (without a step budget) more time."""
+    if result.config.steps is None:
+        return f"give it more time: maxent-mdn train --resume {out} (the clock starts anew; --time-limit SECONDS)"
+    return f"try more steps: maxent-mdn train --resume {out} --steps N (N > {result.config.steps})"
 
 
 def demo(args: argparse.Namespace) -> int:

@@ -123,14 +123,21 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--components", type=int, metavar="K", help="mixture components (default 8)")
     train.add_argument("--transform", choices=TRANSFORMS, help="flow layers (default spline)")
     train.add_argument("--layers", type=int, metavar="L", help=f"number of flow layers (default {layers})")
-    train.add_argument("--steps", type=int, metavar="N", help="step budget (default 6000)")
+    train.add_argument(
+        "--steps",
+        type=int,
+        metavar="N",
+        help="step budget (default: none under the time limit, which ends an unconverged run; 6000 with "
+        "--time-limit 0)",
+    )
     train.add_argument("--batch", type=int, metavar="B", help="samples per step (default 1000)")
     train.add_argument(
         "--time-limit",
         type=float,
         metavar="SECONDS",
         help="stop after the outer iteration that passes SECONDS of training (default 300 unless --steps is "
-        "given, then none; 0: none, the step budget alone); --resume continues a run it ended",
+        "given, then none; 0: none, the step budget alone); a converged run stops before it; --resume continues a "
+        "run it ended",
     )
     train.add_argument(
         "--lr", type=float, help="Adam learning rate (default 2e-3, decayed per outer iteration)"

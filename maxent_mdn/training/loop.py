@@ -259,7 +259,7 @@ def inner_run(run: Training, state: SolverState, lr: float) -> None:
     limit = divergence_limit(run, state)
     # foreach: one kernel per op over all parameters, the same values, 1.5 ms a step less
     optimizer = torch.optim.Adam(flow.parameters(), lr=lr, foreach=True)
-    inner = min(cfg.inner_steps, cfg.steps - state.step)
+    inner = min(cfg.inner_steps, cfg.step_budget - state.step)
     average_from = inner - int(cfg.average * inner)  # tail averaging: the last `average` part
     batch = world.local(cfg.batch, "batch")
     parallel = {"gather": world.gather} if flow.uses_nested_batch and world.distributed else {}
@@ -319,7 +319,7 @@ def outer_iteration(run: Training, state: SolverState) -> bool:
     except FloatingPointError as err:
         roll_back(run, state, snapshot, err)
         return False
-    state.step += min(run.cfg.inner_steps, run.cfg.steps - state.step)
+    state.step += min(run.cfg.inner_steps, run.cfg.step_budget - state.step)
     run.averager.copy_to()
     state.outer += 1
     return True

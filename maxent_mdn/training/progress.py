@@ -22,7 +22,8 @@ class Progress:
     ``fit`` and the CLI) draws the bar when ``stream`` is a terminal and
     otherwise prints one plain line every ``every`` seconds (default :data:`LOG_EVERY`) (a log file or a
     batch job sees that the run is alive, and how far it got); ``mode=False``
-    prints nothing.
+    prints nothing. ``total=None`` counts without a bound (a solve that only its
+    ``time_limit`` ends): the bar shows the count and rate, the line ``desc: step n``.
 
     Example:
         >>> import io
@@ -32,11 +33,16 @@ class Progress:
         ...     p.set_postfix(H="1.234")
         >>> log.getvalue().splitlines()[0]
         'demo: step 5/10 (50%)'
+        >>> clock = io.StringIO()
+        >>> with Progress(None, mode=None, desc="no budget", every=0.0, stream=clock) as p:
+        ...     p.update(7)
+        >>> clock.getvalue().splitlines()[0]
+        'no budget: step 7'
     """
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         *,
         mode: bool | None = None,
         desc: str = "",
@@ -76,13 +82,14 @@ class Progress:
     def log(self) -> None:
         """Print the plain line now: ``desc: step n/total (p%) key=value ... [t s]``."""
         self._last = time.monotonic()
-        pct = 100 * self.n / self.total if self.total else 100.0
+        if self.total is None:  # no step budget (the clock ends the run)
+            count = f"step {self.n}"
+        else:
+            count = f"step {self.n}/{self.total} ({100 * self.n / self.total if self.total else 100.0:.0f}%)"
         extra = "".join(f" {k}={v}" for k, v in self.postfix.items())
         elapsed = self._last - self._start
         tail = f" [{elapsed:.0f} s]" if elapsed >= 1 else ""
-        print(
-            f"{self.desc}: step {self.n}/{self.total} ({pct:.0f}%){extra}{tail}", file=self.stream, flush=True
-        )
+        print(f"{self.desc}: {count}{extra}{tail}", file=self.stream, flush=True)
 
     def close(self) -> None:
         """Close the bar."""

@@ -221,7 +221,8 @@ def _finish(run: Training, state: SolverState, ref: Reference | None, timed_out:
     if why is None and failure is not None:
         why = failure
     if why is not None and timed_out:
-        why += f"; stopped at the time limit ({cfg.time_limit:g} s) after {state.step} of {cfg.steps} steps"
+        of = "" if cfg.steps is None else f" of {cfg.steps}"
+        why += f"; stopped at the time limit ({cfg.time_limit:g} s) after {state.step}{of} steps"
     kept = (
         "entropy",
         "entropy_stderr",
@@ -323,14 +324,15 @@ def solve(
     alm = _lagrangian(problem, cfg, not resume, ref)  # a resume restores its own multipliers and step
     state, seconds = _start(flow, problem, alm, cfg, world, rng, checkpoint if resume else None)
     clock = _stage_clock(run_outer=state.outer, start=start)
-    bar = Progress(cfg.steps, mode=progress, desc=problem.name, initial=state.step)
+    desc = problem.name if cfg.steps is not None else f"{problem.name} (≤ {cfg.time_limit:g} s)"
+    bar = Progress(cfg.steps, mode=progress, desc=desc, initial=state.step)
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
     trace = dual_trace if cfg.trace_samples and problem.rows and world.is_main else None
     stop_check = certified_stop if cfg.stop_draws and problem.rows else None
     timed_out, stopped = False, False
     try:
-        while state.step < cfg.steps:
+        while state.step < cfg.step_budget:
             if not outer_iteration(run, state):  # rolled back: the same inner run again at half the rate
                 continue
             if after_inner_run(run, state, trace, stop_check, late=clock(run, state)):
