@@ -101,3 +101,52 @@ def test_eight_power_moments_on_a_wide_interval_reach_the_answer_for_most_seeds(
     assert sorted(kls)[1] <= 0.01, kls
     assert sum(r.converged for r in results) >= 2, [r.why_not_converged for r in results]
     assert not any(r.converged and r.kl_to_reference > 0.02 for r in results), kls
+
+
+#: issue 19's cases that CI's slow suite checks over three seeds here (Dirichlet D = 10 and eight power
+#: moments of the lognormal have their own tests); measured with the code of bdb3541 (one thread, a 5-minute
+#: limit that none of these runs reached; `experiments/results/scale.csv`): KL, steps, worst row
+SEEDED_CASES = {
+    "trimodal-1d": "KL 0.0013-0.0021 at 3,000-4,500 steps, worst row 0.21x, 3 of 3 converged",
+    "power-bimodal-10": "KL 0.0013-0.0016 at 3,000-4,000 steps, worst row 0.61x, 3 of 3 converged",
+    "quartic_2d": "KL 0.0005-0.0011 at 3,750-4,750 steps, worst row 0.56x, 3 of 3 converged",
+}
+
+
+#: the same check, at scale (``pytest -m scale``; not in CI): measured as above
+SCALE_SEEDED_CASES = {
+    "dirichlet-5d": "KL 0.0027-0.0030 at 3,000-3,750 steps, worst row 0.49x, 3 of 3 converged, 121-163 s",
+    "quartic-product-4d": "KL 0.0014-0.0027 at 4,250-5,500 steps, worst row 0.71x, 3 of 3 converged, 179-228 s",
+}
+
+
+def _most_seeds_converge(case: str) -> None:
+    """Default settings, seeds 0-2: the median KL within issue 19's 0.01, at least 2 of 3 converged with every
+    row within 1% of its scale, and none converged with a KL above 0.02."""
+    from maxent_mdn.training import solve
+
+    reference = _REFERENCES[case]() if case in _REFERENCES else True
+    results = [solve(problem_for(case), progress=False, seed=s, reference=reference) for s in (0, 1, 2)]
+    kls = [r.kl_to_reference for r in results]
+    table = "\n".join(r.table() for r in results)
+    assert sorted(kls)[1] <= 0.01, (kls, table)
+    complete = [bool(r.converged and r.constraints["within_1pct"].all()) for r in results]
+    assert sum(complete) >= 2, ([r.why_not_converged for r in results], table)
+    assert not any(r.converged and r.kl_to_reference > 0.02 for r in results), (kls, table)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", sorted(SEEDED_CASES))
+def test_trimodal_ten_power_moments_and_quartic_2d_converge_for_most_seeds(case: str) -> None:
+    """:func:`_most_seeds_converge` (measured: :data:`SEEDED_CASES`). At the first measurement (98e381a,
+    ``scale_previous.csv``) none of these three trimodal runs converged (KL 0.41-148), nor the ten two-bump
+    moments (0.012-0.018), and ``quartic_2d`` in 1 of 3 (0.0070-0.0108)."""
+    _most_seeds_converge(case)
+
+
+@pytest.mark.scale
+@pytest.mark.parametrize("case", sorted(SCALE_SEEDED_CASES))
+def test_dirichlet_5d_and_the_4d_quartic_product_converge_for_most_seeds(case: str) -> None:
+    """:func:`_most_seeds_converge` (measured: :data:`SCALE_SEEDED_CASES`; at 98e381a: KL 0.018-0.020, 2 of 3
+    converged, and 0.013-0.021, none)."""
+    _most_seeds_converge(case)
