@@ -169,6 +169,10 @@ def test_a_resumed_run_keeps_its_limit_and_time_limit_zero_lifts_it(
     assert "stopped at the time limit (0.001 s) after 250 steps" in err
     assert f"give it more time: maxent-mdn train --resume {out}" in err
     assert json.loads((out / "result.json").read_text())["config"]["steps"] is None
+    # lifting the limit of a run that has no step budget leaves no budget at all: refused, the run kept
+    assert main(["train", "--resume", str(out), "--time-limit", "0", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "steps=None (no step budget) needs a time_limit" in err and "Traceback" not in err
     # the exit code says whether 500 steps converged (with the tail layer they can); the limit is the point
     code = main(["train", "--resume", str(out), "--steps", "500", "--time-limit", "0", "--no-progress"])
     assert code in (0, 3)

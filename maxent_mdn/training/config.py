@@ -116,8 +116,8 @@ class SolverConfig:
     runs that way, with 300 s, when neither ``--steps`` nor ``--time-limit`` is given, and without
     a step budget when ``--time-limit`` is given alone: easy problems stop when certified, hard ones
     train on while there is time (the 8-D quartic product spent its 6,000 steps in 203-236 of its
-    300 s and ended unconverged with a row at 1.12 x its tolerance; with the clock as the budget, seed 1
-    converged at 7,250 steps and seed 2 ended at 8,250 with every row within 0.62 x). The library
+    300 s and ended unconverged, seed 2 with a row at 1.12 x its tolerance; with the clock as the budget
+    seeds 0-2 converged at 6,500, 7,250 and 9,000 steps, in 181-280 s, rows within 0.91 x). The library
     keeps ``steps = 6000`` and no limit, so a script's result does not depend on the machine's speed.
 
     After training, ``converged`` also needs the dual certificate

@@ -324,7 +324,7 @@ def solve(
     alm = _lagrangian(problem, cfg, not resume, ref)  # a resume restores its own multipliers and step
     state, seconds = _start(flow, problem, alm, cfg, world, rng, checkpoint if resume else None)
     clock = _stage_clock(run_outer=state.outer, start=start)
-    desc = problem.name if cfg.steps is not None else f"{problem.name} (≤ {cfg.time_limit:g} s)"
+    desc = problem.name if cfg.steps is not None else f"{problem.name} (<= {cfg.time_limit:g} s)"
     bar = Progress(cfg.steps, mode=progress, desc=desc, initial=state.step)
     run = Training(problem, cfg, flow, alm, world, TailAverage(flow), bar, rng, start - seconds)
     sha = spec_digest(spec_path) if checkpoint is not None and spec_path else None  # read once
