@@ -94,6 +94,7 @@ def test_grid_points_without_method_grid_is_refused(tmp_path: Path, capsys: pyte
         (["gaussian_3d", "--method", "grid"], "at most 2 free coordinates"),
         (["interval", "--method", "grid", "--base", "rad", "--steps", "10"], "drop --base, --steps"),
         (["interval", "--method", "grid", "--restarts", "2"], "drop --restarts"),
+        (["interval", "--method", "grid", "--time-limit", "20"], "trains no flow; drop --time-limit\n"),
     ],
 )
 def test_train_method_grid_refuses_what_it_cannot_do(

@@ -29,8 +29,6 @@ def _settings(args: argparse.Namespace) -> dict[str, object]:
     settings = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if settings.get("time_limit") == 0:  # --time-limit 0: the step budget alone
         del settings["time_limit"]
-    elif "time_limit" in settings and "steps" not in settings and not getattr(args, "resume", None):
-        settings["steps"] = None  # --time-limit alone: the clock is the budget (no step budget)
     from ..model import RAD_BASES
 
     if settings.get("base") in RAD_BASES and "transform" in settings:
@@ -81,15 +79,20 @@ def _resume_settings(args: argparse.Namespace, state: dict[str, object]) -> dict
 
 def _default_time_limit(args: argparse.Namespace, settings: dict[str, object]) -> dict[str, object]:
     """A new run given neither ``--steps`` nor ``--time-limit`` trains for at most :data:`DEFAULT_TIME_LIMIT` s,
-    with no step budget: it stops when the solution is certified, or on the clock.
+    with no step budget: it stops when the solution is certified, or on the clock. ``--time-limit SECONDS``
+    alone also drops the step budget; ``--time-limit 0`` keeps the solver's.
 
     An explicit ``--steps N`` is a request for N steps and is never cut; a run
     the limit ends is reported unconverged, with the steps it reached, and
     ``--resume`` continues it (with the clock started anew).
     """
-    if args.resume or args.steps is not None or args.time_limit is not None:
+    if args.resume or args.steps is not None:
         return settings
-    return {**settings, "time_limit": DEFAULT_TIME_LIMIT, "steps": None}
+    if args.time_limit is None:
+        return {**settings, "time_limit": DEFAULT_TIME_LIMIT, "steps": None}
+    if args.time_limit:  # --time-limit SECONDS alone: the clock is the budget
+        return {**settings, "steps": None}
+    return settings  # --time-limit 0: the step budget alone
 
 
 def _refuse_overwrite(out: Path, force: bool, kind: str) -> None:
