@@ -195,7 +195,7 @@ def test_every_function_of_the_training_loop_is_at_most_50_lines():
     assert not long
 
 
-def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_starts_the_clock_anew(
+def test_a_time_limit_stops_training_when_no_outer_iteration_fits_and_resume_starts_the_clock_anew(
     tmp_path: Path,
 ) -> None:
     from maxent_mdn.training import solve
@@ -207,7 +207,7 @@ def test_a_time_limit_stops_after_the_outer_iteration_that_passes_it_and_resume_
     start = time.perf_counter()
     result = solve(problem, steps=100_000, time_limit=1e-9, progress=False, checkpoint=ckpt, **small)
     assert time.perf_counter() - start < 60
-    assert result.history["step"].max() == 10  # one outer iteration, then the (already passed) limit
+    assert result.history["step"].max() == 10  # one outer iteration, then the limit (no room for another)
     assert not result.converged and "stopped at the time limit (1e-09 s) after 10 of 100000 steps" in (
         result.why_not_converged
     )

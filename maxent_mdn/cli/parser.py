@@ -135,9 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--time-limit",
         type=float,
         metavar="SECONDS",
-        help="stop after the outer iteration that passes SECONDS of training (default 300 unless --steps is "
-        "given, then none; 0: none, the step budget alone); a converged run stops before it; --resume continues a "
-        "run it ended",
+        help="finish within SECONDS, the verdict included: training stops while one more outer iteration and "
+        "the verdict still fit at the pace so far (default 300 unless --steps is given, then none; 0: none, the "
+        "step budget alone); a converged run stops before it; --resume continues a run it ended",
     )
     train.add_argument(
         "--lr", type=float, help="Adam learning rate (default 2e-3, decayed per outer iteration)"

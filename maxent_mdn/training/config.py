@@ -109,9 +109,10 @@ class SolverConfig:
     flow that has not yet fit them moves them off (8 power moments of the
     lognormal, seed 1: λ₁ from −77 to −55 in six outer iterations, and the
     constraints never met; at 0.25 it converged at KL 0.0031). ``time_limit`` (seconds, ``None``:
-    the step budget alone) ends the solve after the first outer iteration that
-    finishes past it, unconverged unless the test already passed; the
-    checkpoint lets ``--resume`` continue it. ``steps=None`` drops the step budget, so that the
+    the step budget alone) ends training after the last outer iteration that leaves room, at the pace
+    so far, for one more and for the verdict (:func:`~maxent_mdn.training.solver.out_of_time`), so that
+    the solve with its verdict ends inside it; the result is unconverged unless the test already passed,
+    and the checkpoint lets ``--resume`` continue it. ``steps=None`` drops the step budget, so that the
     clock alone ends a run that has not converged (it needs a ``time_limit``). ``maxent-mdn train``
     runs that way, with 300 s, when neither ``--steps`` nor ``--time-limit`` is given, and without
     a step budget when ``--time-limit`` is given alone: easy problems stop when certified, hard ones
